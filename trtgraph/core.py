@@ -1,0 +1,535 @@
+"""The graph walker: from a traced aten graph to layers of the current TensorRT network.
+
+Public API (the seed's):
+
+    with trt_network(net):
+        trace, graph = torch2trt(model, inputs, input_names=["image"], verbose=True)
+        outputs = graph.get_resolved_outputs()
+
+The walker owns every ``prim::`` node (constants, lists, tuples, GetAttr chains, NumToTensor);
+handlers see only ``aten::`` nodes, with arguments bound by name from the op schema. A node whose
+inputs do not depend on the model inputs is evaluated in torch (constant folding), so shape math
+on ``x.size()`` folds to Python ints for static shapes.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+
+from . import frontend
+from .backend import trt
+from .context import ConversionContext
+from .dtypes import to_torch, to_trt
+from .errors import (HandlerError, InputError, ParameterError, ShapeMismatchError, TraceError,
+                     TrtGraphError, UnsupportedOpsError)
+from .registry import Traced, lookup
+
+_state = threading.local()
+
+# ops whose outputs do not depend on tensor values when shapes are static
+_SHAPE_OPS = {"aten::size", "aten::dim", "aten::numel", "aten::len"}
+
+
+@dataclass
+class _NetworkState:
+    network: Any
+    keep: list = field(default_factory=list)
+    names: dict = field(default_factory=dict)
+    debug: bool = False
+
+
+def _stack() -> list:
+    if not hasattr(_state, "stack"):
+        _state.stack = []
+    return _state.stack
+
+
+@contextlib.contextmanager
+def trt_network(network):
+    """Make ``network`` (a TensorRT INetworkDefinition) the target of ``torch2trt`` calls."""
+    state = _NetworkState(network)
+    _stack().append(state)
+    try:
+        yield network
+    finally:
+        _stack().pop()
+
+
+def _push_debug_network(network):
+    state = _NetworkState(network, debug=True)
+    _stack().append(state)
+    return state
+
+
+def _current_state() -> Optional[_NetworkState]:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def current_network():
+    """The network of the innermost ``trt_network``/``torch_network`` block, or None."""
+    state = _current_state()
+    return state.network if state else None
+
+
+def is_trt_tensor(x) -> bool:
+    """True for a TensorRT ITensor or a tensor of the torch debug network."""
+    from .debug import DebugTensor
+
+    if isinstance(x, DebugTensor):
+        return True
+    try:
+        return isinstance(x, trt().ITensor)
+    except TrtGraphError:
+        return False
+
+
+def has_trt_tensor(inputs) -> bool:
+    """True if ``inputs`` (possibly nested lists/tuples/dicts) holds any network tensor."""
+    if isinstance(inputs, (list, tuple)):
+        return any(has_trt_tensor(x) for x in inputs)
+    if isinstance(inputs, dict):
+        return any(has_trt_tensor(x) for x in inputs.values())
+    return is_trt_tensor(inputs)
+
+
+# --------------------------------------------------------------------------- records
+
+@dataclass
+class NodeRecord:
+    """What one aten node became: its outputs (network tensors or Python values)."""
+
+    index: int
+    kind: str
+    scope: str
+    source: str
+    outputs: list  # resolved values, one per node output
+    value_names: list  # jit debug names of the node outputs
+    layers: list  # names of the layers the handler added
+    folded: bool  # evaluated in torch (constant folding)
+
+    def describe(self) -> str:
+        where = f" in module '{self.scope}'" if self.scope else ""
+        src = f" at {self.source}" if self.source else ""
+        return f"node #{self.index} {self.kind}{where}{src}"
+
+
+class Graph:
+    """The result of ``torch2trt``: resolved outputs and a record of every node."""
+
+    def __init__(self, network, torch_graph, input_tensors, keep, debug, float_dtype):
+        self.network = network
+        self.torch_graph = torch_graph
+        self.input_tensors = input_tensors
+        self.nodes: list[NodeRecord] = []
+        self.outputs: list = []
+        self.keep = keep  # numpy arrays TensorRT weights point to: alive until the engine is built
+        self.debug = debug
+        self.float_dtype = float_dtype
+        self.example_inputs: list = []
+
+    def get_resolved_outputs(self) -> list:
+        """The network tensors of the model's outputs, flattened in order."""
+        return list(self.outputs)
+
+    def mark_outputs(self, names: Optional[list[str]] = None, dtype: Optional[torch.dtype] = torch.float32):
+        """Name and mark every output; floating outputs are cast to ``dtype`` first."""
+        ctx = ConversionContext(self.network, self.float_dtype, self.keep)
+        marked = []
+        for i, out in enumerate(self.outputs):
+            name = names[i] if names else f"output_{i}"
+            t = ctx.as_tensor(out)
+            if dtype is not None and to_torch(t.dtype).is_floating_point and to_torch(t.dtype) != dtype:
+                t = ctx.cast(t, dtype)
+            elif t.is_network_input or t.is_network_output:
+                t = ctx.identity(t)
+            t.name = name
+            self.network.mark_output(t)
+            marked.append(t)
+        return marked
+
+    @property
+    def layer_count(self) -> int:
+        return self.network.num_layers
+
+
+# --------------------------------------------------------------------------- walker
+
+def _flatten(value) -> list:
+    if isinstance(value, (list, tuple)):
+        out = []
+        for v in value:
+            out.extend(_flatten(v))
+        return out
+    if isinstance(value, dict):
+        return _flatten(list(value.values()))
+    return [value]
+
+
+class _Walker:
+    def __init__(self, state: _NetworkState, trace, torch_graph, verbose: bool, param_exclude: Optional[str],
+                 float_dtype: torch.dtype, progress: Optional[Callable] = None):
+        self.state = state
+        self.network = state.network
+        self.trace = trace
+        self.g = torch_graph
+        self.verbose = verbose
+        self.exclude = re.compile(param_exclude) if param_exclude else None
+        self.ctx = ConversionContext(self.network, float_dtype, state.keep)
+        self.env: dict = {}
+        self.paths: dict = {}  # jit value -> dotted attribute path (GetAttr chains)
+        self.progress = progress
+
+    # ----------------------------------------------------------- up-front analysis
+    def analyse(self):
+        """Find which values depend on the inputs and check every such node has a handler."""
+        tainted = set(list(self.g.inputs())[1:])
+        problems = []
+        seen = set()
+        for node in self.g.nodes():
+            kind = node.kind()
+            ins = list(node.inputs())
+            dep = any(v in tainted for v in ins)
+            if kind in _SHAPE_OPS:
+                dep = False
+            if dep:
+                tainted.update(node.outputs())
+            if kind.startswith("prim::"):
+                if kind not in _PRIM_HANDLERS:
+                    problems.append(f"{frontend.describe(node)}: control flow/prim op {kind} is not supported "
+                                    "(trace a model without data-dependent Python control flow)")
+                continue
+            if not dep:
+                continue
+            entry = lookup(kind, frontend.node_overload(node))
+            if entry is None:
+                key = (kind, frontend.source_line(node))
+                if key not in seen:
+                    seen.add(key)
+                    problems.append(f"{frontend.describe(node)}: no handler for {kind}")
+                continue
+            if entry.validator is not None:
+                args = self._static_args(node, tainted)
+                if args is None:
+                    continue
+                reason = entry.validator(args)
+                if reason:
+                    problems.append(f"{frontend.describe(node)}: {reason}")
+        if problems:
+            raise UnsupportedOpsError(problems)
+        return tainted
+
+    def _static_args(self, node, tainted):
+        schema = frontend.node_schema(node)
+        if schema is None:
+            return None
+        values = [self._static_value(v, tainted) for v in node.inputs()]
+        return frontend.bind_arguments(schema, values)
+
+    def _static_value(self, v, tainted):
+        """Constants, parameters and lists of them as values; anything else a Traced placeholder."""
+        producer = v.node()
+        kind = producer.kind()
+        if v not in tainted:
+            if kind == "prim::Constant":
+                return frontend.constant_value(producer)
+            if kind == "prim::GetAttr":
+                owner = self._static_value(producer.input(), tainted)
+                return getattr(owner, producer.s("name"), None) if owner is not None else None
+            if kind == "prim::ListConstruct":
+                return [self._static_value(i, tainted) for i in producer.inputs()]
+            if kind == "prim::Param":
+                return self.trace
+        tt = frontend.traced_type(v)
+        return Traced(tt.shape, tt.dtype, v in tainted) if tt else Traced(None, None, v in tainted)
+
+    # ----------------------------------------------------------- walking
+    def run(self, inputs: list) -> tuple[list, list]:
+        g_inputs = list(self.g.inputs())
+        self.env[g_inputs[0]] = self.trace
+        self.paths[g_inputs[0]] = ""
+        for v, x in zip(g_inputs[1:], inputs):
+            self.env[v] = x
+        tainted = self.analyse()
+        records = []
+        nodes = list(self.g.nodes())
+        for i, node in enumerate(nodes):
+            if self.progress:
+                self.progress(i, len(nodes))
+            kind = node.kind()
+            if kind.startswith("prim::"):
+                _PRIM_HANDLERS[kind](self, node)
+                continue
+            dep = any(v in tainted for v in node.inputs()) and kind not in _SHAPE_OPS
+            records.append(self._convert(i, node, dep))
+        outputs = [self.env[v] for v in self.g.outputs()]
+        return outputs, records
+
+    def _convert(self, index: int, node, needs_handler: bool) -> NodeRecord:
+        values = [self.env[v] for v in node.inputs()]
+        kind = node.kind()
+        for v in _flatten(values):
+            if isinstance(v, _Excluded):
+                raise ParameterError(f"{frontend.describe(node)} uses parameter '{v.path}', which "
+                                     f"param_exclude={v.pattern!r} excludes; narrow the pattern")
+        before = self.network.num_layers
+        desc = frontend.describe(node)
+        if not needs_handler:
+            out = self._fold(node, values, desc)
+            folded = True
+        else:
+            out = self._handle(node, values, desc)
+            folded = False
+        outs = list(node.outputs())
+        if len(outs) == 1:
+            results = [out]
+        else:
+            if not isinstance(out, (list, tuple)) or len(out) != len(outs):
+                raise HandlerError(f"{desc}: handler returned {type(out).__name__}, expected {len(outs)} outputs")
+            results = list(out)
+        for v, r in zip(outs, results):
+            self.env[v] = r
+        layers = self._name_new_layers(before, node)
+        if not folded:
+            self._check(node, outs, results, desc)
+        if self.verbose:
+            print(f"[trtgraph] {index:5d} {kind:<28} {frontend.scope_of(node) or '-':<30} "
+                  f"{'folded' if folded else str(len(layers)) + ' layer(s)'}"
+                  f"{'  ' + str(self.ctx.shape(results[0])) if is_trt_tensor(results[0]) else ''}",
+                  file=sys.stderr)
+        return NodeRecord(index, kind, frontend.scope_of(node), frontend.source_line(node), results,
+                          [v.debugName() for v in outs], layers, folded)
+
+    def _fold(self, node, values, desc):
+        # shape ops on network tensors see a meta tensor of the same shape and dtype
+        values = [_meta_like(v) for v in values]
+        try:
+            return frontend.run_node_in_torch(node, values)
+        except TrtGraphError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise HandlerError(f"{desc}: constant folding in torch failed: {type(exc).__name__}: {exc}") from exc
+
+    def _handle(self, node, values, desc):
+        schema = frontend.node_schema(node)
+        entry = lookup(node.kind(), schema.overload_name if schema else "")
+        args = frontend.bind_arguments(schema, values)
+        self.ctx.node = node
+        self.ctx.node_info = desc
+        self.ctx.expected = [frontend.traced_type(v) for v in node.outputs()]
+        try:
+            return entry.fn(self.ctx, **args)
+        except TrtGraphError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a handler bug or a TensorRT refusal, named
+            raise HandlerError(f"{desc}: handler {entry.fn.__module__}.{entry.fn.__name__} failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
+
+    def _name_new_layers(self, before: int, node) -> list:
+        """Name the layers a node added after its module scope and op: 'layer1.0.conv1/convolution'."""
+        names = []
+        scope = frontend.scope_of(node) or "model"
+        op = node.kind().split("::")[-1].strip("_") or node.kind()
+        for i in range(before, self.network.num_layers):
+            layer = self.network.get_layer(i)
+            base = f"{scope}/{op}"
+            n = self.state.names.get(base, 0)
+            self.state.names[base] = n + 1
+            name = base if n == 0 else f"{base}_{n}"
+            layer.name = name
+            for j in range(layer.num_outputs):
+                t = layer.get_output(j)
+                if not t.is_network_input:
+                    t.name = name if layer.num_outputs == 1 else f"{name}:{j}"
+            names.append(name)
+        return names
+
+    def _check(self, node, outs, results, desc):
+        for k, (v, r) in enumerate(zip(outs, results)):
+            tt = frontend.traced_type(v)
+            if tt is None or not is_trt_tensor(r):
+                continue
+            got_shape = tuple(r.shape)
+            got_dtype = to_torch(r.dtype)
+            want_dtype = self.ctx.logical_dtype(tt.dtype) if tt.dtype is not None else None
+            if tt.shape is not None and got_shape != tt.shape:
+                raise ShapeMismatchError(f"{desc}: output {k} has TensorRT shape {got_shape}, "
+                                         f"the trace recorded {tt.shape}")
+            if want_dtype is not None and got_dtype != want_dtype:
+                raise ShapeMismatchError(f"{desc}: output {k} has TensorRT dtype {got_dtype}, "
+                                         f"the trace recorded {tt.dtype} (expected {want_dtype} in this network)")
+
+    # ----------------------------------------------------------- parameters
+    def attribute(self, node):
+        owner = node.input()
+        name = node.s("name")
+        obj = self.env[owner]
+        path = f"{self.paths.get(owner, '')}.{name}".lstrip(".")
+        try:
+            value = getattr(obj, name)
+        except AttributeError as exc:
+            raise TraceError(f"{frontend.describe(node)}: module attribute '{path}' not found") from exc
+        if isinstance(value, torch.Tensor):
+            if self.exclude is not None and self.exclude.fullmatch(path):
+                value = _Excluded(path, self.exclude.pattern)
+            else:
+                value = value.detach()
+        self.env[node.output()] = value
+        self.paths[node.output()] = path
+
+
+def _meta_like(v):
+    if is_trt_tensor(v):
+        return torch.empty(tuple(v.shape), dtype=to_torch(v.dtype), device="meta")
+    if isinstance(v, list):
+        return [_meta_like(x) for x in v]
+    return v
+
+
+class _Excluded:
+    """A parameter dropped by ``param_exclude``; using it is an error."""
+
+    def __init__(self, path, pattern):
+        self.path, self.pattern = path, pattern
+
+
+def _prim_constant(w: _Walker, node):
+    w.env[node.output()] = frontend.constant_value(node)
+
+
+def _prim_list(w: _Walker, node):
+    w.env[node.output()] = [w.env[v] for v in node.inputs()]
+
+
+def _prim_tuple(w: _Walker, node):
+    w.env[node.output()] = tuple(w.env[v] for v in node.inputs())
+
+
+def _prim_dict(w: _Walker, node):
+    vals = [w.env[v] for v in node.inputs()]
+    w.env[node.output()] = dict(zip(vals[0::2], vals[1::2]))
+
+
+def _prim_unpack(w: _Walker, node):
+    seq = w.env[node.input()]
+    outs = list(node.outputs())
+    if len(seq) != len(outs):
+        raise TraceError(f"{frontend.describe(node)}: unpacking {len(seq)} values into {len(outs)}")
+    for v, x in zip(outs, seq):
+        w.env[v] = x
+
+
+def _prim_num_to_tensor(w: _Walker, node):
+    x = w.env[node.input()]
+    w.env[node.output()] = x if is_trt_tensor(x) else torch.tensor(x)
+
+
+def _prim_tuple_index(w: _Walker, node):
+    seq, idx = (w.env[v] for v in node.inputs())
+    w.env[node.output()] = seq[idx]
+
+
+_PRIM_HANDLERS = {
+    "prim::Constant": _prim_constant,
+    "prim::ListConstruct": _prim_list,
+    "prim::TupleConstruct": _prim_tuple,
+    "prim::DictConstruct": _prim_dict,
+    "prim::ListUnpack": _prim_unpack,
+    "prim::TupleUnpack": _prim_unpack,
+    "prim::GetAttr": _Walker.attribute,
+    "prim::NumToTensor": _prim_num_to_tensor,
+    "prim::TupleIndex": _prim_tuple_index,
+}
+
+
+# --------------------------------------------------------------------------- entry point
+
+def _example_for(x, index: int) -> torch.Tensor:
+    """A torch tensor to trace with for a network-tensor input (chained conversion)."""
+    shape = tuple(x.shape)
+    if any(d < 0 for d in shape):
+        raise InputError(f"input {index} is a TensorRT tensor with dynamic shape {shape}; "
+                         "pass a torch tensor of the shape to trace with")
+    dtype = to_torch(x.dtype)
+    if dtype.is_floating_point:
+        dtype = torch.float32
+    return torch.zeros(shape, dtype=dtype)
+
+
+def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: bool = False,
+              param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None):
+    """Trace ``model`` and add its layers to the current network.
+
+    ``inputs``: torch tensors (become network inputs named ``input_names``) or network tensors
+    (chaining a second model onto a first). Returns ``(trace, graph)``.
+    """
+    from .dtypes import PRECISIONS
+
+    state = _current_state()
+    if state is None:
+        raise TrtGraphError("torch2trt must be called inside `with trt_network(net):` or `with torch_network():`")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    float_dtype = PRECISIONS[precision]
+    if isinstance(inputs, torch.Tensor) or is_trt_tensor(inputs):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise InputError(f"inputs must be a list of tensors, got {type(inputs).__name__}")
+    inputs = list(inputs)
+    if input_names is not None and len(input_names) != len(inputs):
+        raise InputError(f"{len(input_names)} input_names for {len(inputs)} inputs")
+    examples = []
+    for i, x in enumerate(inputs):
+        if is_trt_tensor(x):
+            examples.append(_example_for(x, i))
+        elif isinstance(x, torch.Tensor):
+            if x.dtype == torch.float64:
+                raise InputError(f"input {i} is float64, which TensorRT does not support; pass float32")
+            if x.is_complex():
+                raise InputError(f"input {i} is complex, which TensorRT does not support")
+            examples.append(x.detach().cpu())
+        else:
+            raise InputError(f"input {i} is a {type(x).__name__}; expected a torch.Tensor or a TensorRT tensor")
+
+    t0 = time.perf_counter()
+    trace, torch_graph = frontend.trace_module(model, examples)
+    t_trace = time.perf_counter() - t0
+
+    ctx = ConversionContext(state.network, float_dtype, state.keep)
+    net_inputs = []
+    for i, x in enumerate(inputs):
+        if is_trt_tensor(x):
+            net_inputs.append(x)
+            continue
+        name = input_names[i] if input_names else f"input_{i}"
+        tensor = state.network.add_input(name, to_trt(x.dtype), tuple(x.shape))
+        if state.debug:
+            state.network.set_example(name, examples[i])
+        if x.dtype.is_floating_point and float_dtype != x.dtype:
+            tensor = ctx.cast(tensor, float_dtype)
+        net_inputs.append(tensor)
+
+    graph = Graph(state.network, torch_graph, net_inputs, state.keep, state.debug, float_dtype)
+    graph.example_inputs = examples
+    graph.trace = trace
+    walker = _Walker(state, trace, torch_graph, verbose, param_exclude, float_dtype, progress)
+    outputs, records = walker.run(net_inputs)
+    graph.nodes = records
+    flat = _flatten(outputs)
+    for k, o in enumerate(flat):
+        if isinstance(o, _Excluded):
+            raise ParameterError(f"output {k} is parameter '{o.path}', excluded by param_exclude={o.pattern!r}")
+        if not (is_trt_tensor(o) or isinstance(o, torch.Tensor)):
+            raise TraceError(f"model output {k} is a {type(o).__name__}, not a tensor; "
+                             "trtgraph converts models whose outputs are tensors (or tuples/lists/dicts of them)")
+    graph.outputs = [o if is_trt_tensor(o) else ctx.constant(o) for o in flat]
+    graph.trace_seconds = t_trace
+    graph.convert_seconds = time.perf_counter() - t0
+    return trace, graph

@@ -1,0 +1,194 @@
+"""TorchScript frontend: trace a module without touching it, and read what the trace recorded.
+
+Everything that knows about ``torch._C`` graph objects lives here: tracing, schemas, scopes,
+source lines, traced shapes/dtypes, and running a node with plain torch ops.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+from .errors import InputError, TraceError
+
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_FRAME_RE = re.compile(r"^(?P<file>.*)\((?P<line>\d+)\): (?P<func>.*)$")
+
+
+@contextlib.contextmanager
+def _preserved_module_state(model: torch.nn.Module):
+    """Put ``model`` in eval mode for tracing and restore every submodule's training flag."""
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        yield
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def check_example_inputs(inputs) -> list:
+    if isinstance(inputs, torch.Tensor):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise InputError(f"inputs must be a tensor or a list/tuple of tensors, got {type(inputs).__name__}")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"input {i} is a {type(x).__name__}; trtgraph takes torch.Tensor inputs "
+                             "(or TensorRT tensors inside trt_network)")
+        if x.is_complex() or x.dtype in (torch.float64,):
+            pass  # handled by the caller (float64 is converted with a warning-free cast to float32)
+    return list(inputs)
+
+
+def trace_module(model, example_inputs: list[torch.Tensor]):
+    """``torch.jit.trace`` in eval mode under no_grad; returns (traced module, inlined graph).
+
+    The user's module keeps its training flags, parameters, buffers and hooks.
+    A ``torch.jit.ScriptModule`` is used as it is (its graph is inlined).
+    """
+    if isinstance(model, torch.jit.ScriptModule):
+        return model, model.inlined_graph
+    if not isinstance(model, torch.nn.Module):
+        if callable(model):
+            raise InputError("trtgraph converts torch.nn.Module objects; wrap the function in a Module")
+        raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    with _preserved_module_state(model), torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit\.trace.*deprecated.*")
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        try:
+            traced = torch.jit.trace(model, tuple(example_inputs), check_trace=False, strict=False)
+        except Exception as exc:  # noqa: BLE001 - re-raised with context
+            raise TraceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
+    return traced, traced.inlined_graph
+
+
+# ---------------------------------------------------------------- node information
+
+def node_kind(node) -> str:
+    return node.kind()
+
+
+def node_overload(node) -> str:
+    schema = node_schema(node)
+    if schema is None:
+        return ""
+    return schema.overload_name
+
+
+def node_schema(node):
+    try:
+        text = node.schema()
+    except RuntimeError:
+        return None
+    if text == "(no schema)":
+        return None
+    return torch._C.parse_schema(text)
+
+
+def scope_of(node) -> str:
+    """Module path of a node (``layer1.0.conv1``), '' for the top-level module."""
+    scope = node.scopeName()
+    if not scope:
+        return ""
+    last = scope.split("/")[-1]
+    if last.startswith("__module."):
+        return last[len("__module."):]
+    return "" if last == "__module" else last
+
+
+def source_frames(node) -> list[tuple[str, int, str]]:
+    frames = []
+    for line in node.sourceRange().splitlines():
+        m = _FRAME_RE.match(line.strip())
+        if m:
+            frames.append((m.group("file"), int(m.group("line")), m.group("func")))
+    return frames
+
+
+def source_line(node) -> str:
+    """The innermost Python frame outside torch itself, as ``file:line (func)``; '' if unknown."""
+    frames = source_frames(node)
+    for file, line, func in frames:
+        if not file.startswith(_TORCH_DIR) and not file.startswith(_OWN_DIR):
+            return f"{file}:{line} ({func})"
+    if frames:
+        file, line, func = frames[0]
+        return f"{file}:{line} ({func})"
+    return ""
+
+
+def describe(node) -> str:
+    """One line naming a node for error messages: kind, module scope and source line."""
+    parts = [node.kind()]
+    scope = scope_of(node)
+    if scope:
+        parts.append(f"in module '{scope}'")
+    src = source_line(node)
+    if src:
+        parts.append(f"at {src}")
+    return " ".join(parts)
+
+
+@dataclass
+class TracedType:
+    shape: Optional[tuple]
+    dtype: Optional[torch.dtype]
+
+
+def traced_type(value) -> Optional[TracedType]:
+    """Shape and dtype the trace recorded for a tensor value (None when not a tensor)."""
+    t = value.type()
+    if not isinstance(t, torch._C.TensorType):
+        return None
+    try:
+        sizes = t.sizes()
+    except RuntimeError:
+        sizes = None
+    dtype = t.dtype()
+    return TracedType(tuple(sizes) if sizes is not None else None, dtype)
+
+
+def constant_value(node) -> Any:
+    """Python value of a ``prim::Constant`` node."""
+    out = node.output()
+    if isinstance(out.type(), torch._C.NoneType):
+        return None
+    return out.toIValue()
+
+
+# ---------------------------------------------------------------- eager execution of one node
+
+def aten_overload(node):
+    """The ``torch.ops`` overload a node calls."""
+    schema = node_schema(node)
+    if schema is None:
+        raise TraceError(f"{describe(node)} has no schema and cannot be run in torch")
+    ns, name = schema.name.split("::")
+    packet = getattr(getattr(torch.ops, ns), name)
+    return getattr(packet, schema.overload_name or "default"), schema
+
+
+def bind_arguments(schema, values: list) -> dict[str, Any]:
+    """Bind a node's input values to the schema's argument names (schema order)."""
+    return {arg.name: v for arg, v in zip(schema.arguments, values)}
+
+
+def run_node_in_torch(node, values: list):
+    """Run an aten node with plain torch ops on already-evaluated input values."""
+    op, schema = aten_overload(node)
+    args, kwargs = [], {}
+    for arg, v in zip(schema.arguments, values):
+        if arg.kwarg_only:
+            kwargs[arg.name] = v
+        else:
+            args.append(v)
+    with torch.no_grad():
+        out = op(*args, **kwargs)
+    return out

@@ -1,0 +1,15 @@
+"""Handlers by op family. Importing this package registers all of them.
+
+| module | ops |
+|---|---|
+| ``activation`` | relu, hardtanh, sigmoid, tanh, gelu, silu, hardswish, ... |
+| ``conv`` | _convolution, conv1d/2d/3d, conv_transpose |
+| ``elementwise`` | add, sub, mul, div, pow, comparisons, clamp, unary math |
+| ``linear`` | linear, addmm, matmul, mm, bmm |
+| ``norm`` | batch_norm, layer_norm, group_norm, instance_norm |
+| ``pooling`` | max/avg pooling, adaptive pooling |
+| ``reduce`` | mean, sum, amax/amin, softmax, log_softmax |
+| ``shape`` | view/reshape/flatten, permute/transpose, (un)squeeze, cat/stack, slice/select, size |
+| ``misc`` | dropout (identity), contiguous, detach, to/type casts |
+"""
+from . import activation, conv, elementwise, linear, misc, norm, pooling, reduce, shape  # noqa: F401

@@ -1,0 +1,91 @@
+"""Convolutions (``aten::_convolution`` is what tracing records for every nn.Conv*).
+
+1-D convolutions run as 2-D ones over a unit height (TensorRT kernels must be 2-D or 3-D).
+Transposed convolutions with both stride > 1 and dilation > 1 are refused up front (TensorRT
+fails to build them).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..registry import Traced, register_node_handler
+
+
+def _validate(args):
+    w = args.get("weight")
+    if isinstance(w, Traced) and w.dynamic:
+        return "convolution weights computed from the inputs are not supported (weight must be a parameter)"
+    if args.get("transposed"):
+        if any(s > 1 for s in args["stride"]) and any(d > 1 for d in args["dilation"]):
+            return "transposed convolution with both stride > 1 and dilation > 1 (TensorRT cannot build it)"
+    if isinstance(w, torch.Tensor) and w.dim() not in (3, 4, 5):
+        return f"{w.dim() - 2}-D convolution (1-D, 2-D and 3-D are supported)"
+    return None
+
+
+def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    nd = weight.dim() - 2
+    x = ctx.as_tensor(input)
+    stride, padding, dilation = list(stride), list(padding), list(dilation)
+    output_padding = list(output_padding or [0] * nd)
+    if len(padding) == 1 and nd > 1:
+        padding = padding * nd
+    if nd == 1:
+        # (N, C, L) -> (N, C, 1, L); kernel (O, I, K) -> (O, I, 1, K)
+        shape = ctx.shape(x)
+        x = ctx.reshape(x, shape[:2] + (1,) + shape[2:])
+        weight = weight.unsqueeze(2)
+        stride, padding, dilation, output_padding = [1] + stride, [0] + padding, [1] + dilation, [0] + output_padding
+    kernel_shape = tuple(weight.shape[2:])
+    kernel = ctx.weights(weight)
+    bias_w = ctx.weights(bias) if bias is not None else None
+    if transposed:
+        out_maps = weight.shape[1] * groups
+        layer = ctx.network.add_deconvolution_nd(x, out_maps, kernel_shape, kernel, bias_w) if bias_w is not None \
+            else ctx.network.add_deconvolution_nd(x, out_maps, kernel_shape, kernel)
+        layer.pre_padding = tuple(padding)
+        layer.post_padding = tuple(p - op for p, op in zip(padding, output_padding))
+    else:
+        out_maps = weight.shape[0]
+        layer = ctx.network.add_convolution_nd(x, out_maps, kernel_shape, kernel, bias_w) if bias_w is not None \
+            else ctx.network.add_convolution_nd(x, out_maps, kernel_shape, kernel)
+        layer.pre_padding = tuple(padding)
+        layer.post_padding = tuple(padding)
+    layer.stride_nd = tuple(stride)
+    layer.dilation_nd = tuple(dilation)
+    layer.num_groups = int(groups)
+    y = layer.get_output(0)
+    if nd == 1:
+        shape = ctx.shape(y)
+        y = ctx.reshape(y, shape[:2] + shape[3:])
+    return y
+
+
+@register_node_handler(
+    "aten::_convolution(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, "
+    "SymInt[] dilation, bool transposed, SymInt[] output_padding, SymInt groups, bool benchmark, "
+    "bool deterministic, bool cudnn_enabled, bool allow_tf32) -> Tensor", validator=_validate)
+def _convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups, **_):
+    return convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+
+
+@register_node_handler("aten::convolution", validator=_validate)
+def convolution_op(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    return convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+
+
+def _conv_nd(key):
+    def _validate_nd(args):
+        if isinstance(args.get("padding"), str):
+            return "string padding ('same'/'valid') in a traced conv call"
+        return _validate({**args, "transposed": False})
+
+    @register_node_handler(key, validator=_validate_nd)
+    def handler(ctx, input, weight, bias, stride, padding, dilation, groups):
+        return convolution(ctx, input, weight, bias, stride, padding, dilation, False, None, groups)
+
+    return handler
+
+
+for _k in ("aten::conv1d", "aten::conv2d", "aten::conv3d"):
+    _conv_nd(_k)

@@ -1,0 +1,145 @@
+"""Elementwise arithmetic, comparisons, logic and unary math.
+
+TensorRT needs equal ranks and dtypes: ``ctx.elementwise`` unsqueezes and applies torch's type
+promotion. Integer ``div`` follows torch (true division to float; floor/trunc modes).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..registry import register_node_handler
+
+
+def _binary(key, op, alpha=False):
+    if alpha:
+        def handler(ctx, self, other, alpha=1):
+            if alpha != 1:
+                other = ctx.elementwise(other, alpha, "PROD", dtype=ctx.result_dtype(self, other))
+            return ctx.elementwise(self, other, op)
+    else:
+        def handler(ctx, self, other):
+            return ctx.elementwise(self, other, op)
+    handler.__name__ = key.split("::")[1]
+    register_node_handler(key)(handler)
+
+
+_binary("aten::add", "SUM", alpha=True)
+_binary("aten::sub", "SUB", alpha=True)
+_binary("aten::mul", "PROD")
+_binary("aten::maximum", "MAX")
+_binary("aten::minimum", "MIN")
+_binary("aten::pow", "POW")
+_binary("aten::__and__", "AND")
+_binary("aten::__or__", "OR")
+_binary("aten::__xor__", "XOR")
+_binary("aten::logical_and", "AND")
+_binary("aten::logical_or", "OR")
+_binary("aten::logical_xor", "XOR")
+
+
+@register_node_handler("aten::rsub(Tensor self, Tensor other, Scalar alpha=1) -> Tensor")
+def rsub(ctx, self, other, alpha=1):
+    if alpha != 1:
+        self = ctx.elementwise(self, alpha, "PROD", dtype=ctx.result_dtype(self, other))
+    return ctx.elementwise(other, self, "SUB")
+
+
+@register_node_handler("aten::div(Tensor self, Tensor other, *, str? rounding_mode=None) -> Tensor")
+def div(ctx, self, other, rounding_mode=None):
+    dtype = ctx.result_dtype(self, other)
+    if rounding_mode is None:
+        if not dtype.is_floating_point:
+            dtype = ctx.float_dtype
+        return ctx.elementwise(self, other, "DIV", dtype=dtype)
+    if rounding_mode == "floor":
+        if dtype.is_floating_point:
+            return ctx.unary(ctx.elementwise(self, other, "DIV", dtype=dtype), "FLOOR")
+        return ctx.elementwise(self, other, "FLOOR_DIV", dtype=dtype)
+    if dtype.is_floating_point:
+        q = ctx.elementwise(self, other, "DIV", dtype=dtype)
+        # trunc(q) = sign(q) * floor(|q|)
+        return ctx.elementwise(ctx.unary(q, "SIGN"), ctx.unary(ctx.unary(q, "ABS"), "FLOOR"), "PROD")
+    return ctx.elementwise(self, other, "DIV", dtype=dtype)  # TensorRT integer DIV truncates
+
+
+@register_node_handler("aten::floor_divide(Tensor self, Tensor other) -> Tensor")
+def floor_divide(ctx, self, other):
+    return div(ctx, self, other, "floor")
+
+
+def _compare(key, op, negate=False):
+    def handler(ctx, self, other):
+        dtype = ctx.result_dtype(self, other)
+        y = ctx.elementwise(self, other, op, dtype=dtype)
+        return ctx.unary(y, "NOT") if negate else y
+    handler.__name__ = key.split("::")[1]
+    register_node_handler(key)(handler)
+
+
+_compare("aten::eq", "EQUAL")
+_compare("aten::ne", "EQUAL", negate=True)
+_compare("aten::gt", "GREATER")
+_compare("aten::lt", "LESS")
+_compare("aten::ge", "LESS", negate=True)
+_compare("aten::le", "GREATER", negate=True)
+
+
+def _unary(key, op):
+    def handler(ctx, self):
+        x = ctx.as_tensor(self)
+        if not ctx.dtype(x).is_floating_point and op not in ("ABS", "NEG", "SIGN", "NOT"):
+            x = ctx.cast(x, ctx.float_dtype)
+        return ctx.unary(x, op)
+    handler.__name__ = key.split("::")[1]
+    register_node_handler(key)(handler)
+
+
+for _name, _op in (("exp", "EXP"), ("log", "LOG"), ("sqrt", "SQRT"), ("reciprocal", "RECIP"), ("abs", "ABS"),
+                   ("neg", "NEG"), ("sin", "SIN"), ("cos", "COS"), ("tan", "TAN"), ("asin", "ASIN"),
+                   ("acos", "ACOS"), ("atan", "ATAN"), ("sinh", "SINH"), ("cosh", "COSH"), ("ceil", "CEIL"),
+                   ("floor", "FLOOR"), ("erf", "ERF"), ("sign", "SIGN"), ("round", "ROUND"),
+                   ("logical_not", "NOT"), ("bitwise_not", "NOT"), ("isinf", "ISINF"), ("isnan", "ISNAN")):
+    _unary(f"aten::{_name}", _op)
+
+
+@register_node_handler("aten::rsqrt(Tensor self) -> Tensor")
+def rsqrt(ctx, self):
+    return ctx.unary(ctx.unary(self, "SQRT"), "RECIP")
+
+
+@register_node_handler("aten::square(Tensor self) -> Tensor")
+def square(ctx, self):
+    return ctx.elementwise(self, self, "PROD")
+
+
+@register_node_handler("aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor")
+def clamp(ctx, self, min=None, max=None):
+    y = self
+    dtype = ctx.dtype(self)
+    if min is not None:
+        y = ctx.elementwise(y, min, "MAX", dtype=dtype)
+    if max is not None:
+        y = ctx.elementwise(y, max, "MIN", dtype=dtype)
+    return y if (min is not None or max is not None) else ctx.identity(self)
+
+
+@register_node_handler("aten::clamp_min(Tensor self, Scalar min) -> Tensor")
+def clamp_min(ctx, self, min):
+    return clamp(ctx, self, min, None)
+
+
+@register_node_handler("aten::clamp_max(Tensor self, Scalar max) -> Tensor")
+def clamp_max(ctx, self, max):
+    return clamp(ctx, self, None, max)
+
+
+@register_node_handler("aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor")
+def where(ctx, condition, self, other):
+    return ctx.select(condition, self, other)
+
+
+@register_node_handler("aten::masked_fill(Tensor self, Tensor mask, Scalar value) -> Tensor")
+def masked_fill(ctx, self, mask, value):
+    dtype = ctx.dtype(self)
+    fill = value if not isinstance(value, torch.Tensor) else value.to(dtype)
+    return ctx.select(mask, ctx.as_tensor(fill, dtype) if ctx.is_tensor(fill) else torch.tensor(fill, dtype=dtype), self)

@@ -1,0 +1,45 @@
+"""Ops that are identities in an inference network, and dtype conversions."""
+from __future__ import annotations
+
+from ..registry import register_node_handler
+
+
+@register_node_handler("aten::dropout(Tensor input, float p, bool train) -> Tensor")
+def dropout(ctx, input, p, train):
+    return input
+
+
+for _key in ("aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout"):
+    register_node_handler(_key)(lambda ctx, input, p, train: input)
+
+
+@register_node_handler("aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=contiguous_format) -> Tensor(a)")
+def contiguous(ctx, self, memory_format=None):
+    return self
+
+
+@register_node_handler("aten::detach(Tensor(a) self) -> Tensor(a)")
+def detach(ctx, self):
+    return self
+
+
+@register_node_handler("aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor")
+def clone(ctx, self, memory_format=None):
+    return self
+
+
+def _target_dtype(ctx):
+    tt = ctx.expected[0]
+    return ctx.logical_dtype(tt.dtype) if tt is not None and tt.dtype is not None else None
+
+
+@register_node_handler("aten::to")
+def to(ctx, self, **kwargs):
+    """Every overload of aten::to: the traced output dtype says what the cast is."""
+    dtype = _target_dtype(ctx)
+    return self if dtype is None else ctx.cast(self, dtype)
+
+
+@register_node_handler("aten::type_as(Tensor self, Tensor other) -> Tensor")
+def type_as(ctx, self, other):
+    return ctx.cast(self, ctx.dtype(other))

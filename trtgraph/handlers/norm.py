@@ -1,0 +1,81 @@
+"""Normalizations. Inference batch norm folds to one multiply-add with per-channel constants."""
+from __future__ import annotations
+
+import torch
+
+from ..registry import register_node_handler
+
+
+def _validate_bn(args):
+    if args.get("training"):
+        return "batch_norm in training mode (the model is traced in eval mode; a module forces training=True)"
+    if args.get("running_mean") is None:
+        return "batch_norm without running statistics (track_running_stats=False)"
+    return None
+
+
+@register_node_handler(
+    "aten::batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, "
+    "bool training, float momentum, float eps, bool cudnn_enabled) -> Tensor", validator=_validate_bn)
+def batch_norm(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+    rank = ctx.rank(input)
+    var = running_var.double()
+    scale = torch.rsqrt(var + eps)
+    if weight is not None:
+        scale = scale * weight.double()
+    shift = -running_mean.double() * scale
+    if bias is not None:
+        shift = shift + bias.double()
+    bshape = (1, -1) + (1,) * (rank - 2)
+    y = ctx.elementwise(input, scale.float().reshape(bshape), "PROD")
+    return ctx.elementwise(y, shift.float().reshape(bshape), "SUM")
+
+
+def _affine(ctx, y, weight, bias, shape):
+    if weight is not None:
+        y = ctx.elementwise(y, weight.reshape(shape), "PROD")
+    if bias is not None:
+        y = ctx.elementwise(y, bias.reshape(shape), "SUM")
+    return y
+
+
+@register_node_handler("aten::layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight=None, "
+                       "Tensor? bias=None, float eps=1e-05, bool cudnn_enable=True) -> Tensor")
+def layer_norm(ctx, input, normalized_shape, weight, bias, eps, cudnn_enable=True):
+    x = ctx.as_tensor(input)
+    rank = ctx.rank(x)
+    n = len(normalized_shape)
+    axes = 0
+    for d in range(rank - n, rank):
+        axes |= 1 << d
+    ones = tuple(1 for _ in range(rank - n)) + tuple(normalized_shape)
+    dtype = ctx.dtype(x)
+    scale = ctx.as_tensor(weight.reshape(ones) if weight is not None else torch.ones(ones), dtype)
+    shift = ctx.as_tensor(bias.reshape(ones) if bias is not None else torch.zeros(ones), dtype)
+    layer = ctx.network.add_normalization(x, scale, shift, axes)
+    layer.epsilon = float(eps)
+    return layer.get_output(0)
+
+
+@register_node_handler("aten::group_norm(Tensor input, int num_groups, Tensor? weight=None, Tensor? bias=None, "
+                       "float eps=1e-05, bool cudnn_enabled=True) -> Tensor")
+def group_norm(ctx, input, num_groups, weight, bias, eps, cudnn_enabled=True):
+    x = ctx.as_tensor(input)
+    shape = ctx.shape(x)
+    rank = len(shape)
+    # normalize over each group: (N, G, C/G * spatial) then affine per channel
+    grouped = ctx.reshape(x, (shape[0], num_groups, -1))
+    mean = ctx.reduce(grouped, "AVG", [2], True)
+    centered = ctx.elementwise(grouped, mean, "SUB")
+    var = ctx.reduce(ctx.elementwise(centered, centered, "PROD"), "AVG", [2], True)
+    denom = ctx.unary(ctx.elementwise(var, float(eps), "SUM"), "SQRT")
+    y = ctx.reshape(ctx.elementwise(centered, denom, "DIV"), shape)
+    return _affine(ctx, y, weight, bias, (1, -1) + (1,) * (rank - 2))
+
+
+@register_node_handler("aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, "
+                       "Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor")
+def instance_norm(ctx, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps,
+                  cudnn_enabled):
+    shape = ctx.shape(input)
+    return group_norm(ctx, input, shape[1], weight, bias, eps)
