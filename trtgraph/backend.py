@@ -103,19 +103,32 @@ def version() -> str:
     return getattr(trt(), "__version__", "unknown")
 
 
-class _Logger:
-    _instance = None
-
-    @classmethod
-    def get(cls):
-        if cls._instance is None:
-            t = trt()
-            cls._instance = t.Logger(t.Logger.ERROR)
-        return cls._instance
+_logger = None
 
 
 def logger():
-    return _Logger.get()
+    """The process-wide TensorRT logger; it keeps the error messages of the last build."""
+    global _logger
+    if _logger is None:
+        t = trt()
+
+        class CollectingLogger(t.ILogger):
+            def __init__(self):
+                t.ILogger.__init__(self)
+                self.messages = []
+
+            def log(self, severity, msg):
+                if severity in (t.ILogger.ERROR, t.ILogger.INTERNAL_ERROR):
+                    self.messages.append(str(msg))
+
+            def clear(self):
+                self.messages = []
+
+            def errors(self):
+                return list(self.messages)
+
+        _logger = CollectingLogger()
+    return _logger
 
 
 def create_builder_and_network():

@@ -231,8 +231,8 @@ class ConversionContext:
             pass
         return self.network.add_matrix_multiply(a, op_a, b, op_b).get_output(0)
 
-    def select(self, cond, a, b):
-        dtype = self.result_dtype(a, b)
+    def select(self, cond, a, b, dtype: Optional[torch.dtype] = None):
+        dtype = dtype or self.result_dtype(a, b)
         cond = self.as_tensor(cond, torch.bool)
         cond, a, b = [self.unsqueeze_to_rank(t, max(self.rank(cond), self.rank(self.as_tensor(a, dtype)),
                                                      self.rank(self.as_tensor(b, dtype))))

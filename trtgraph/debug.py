@@ -54,10 +54,47 @@ class DebugTensor:
 
     @property
     def dtype(self):
-        return to_trt(self._value().dtype)
+        """TensorRT's output-type rules (the evaluator reads this while computing the value)."""
+        if self.is_network_input:
+            return to_trt(self._network._examples[self._name].dtype)
+        return _output_dtype(self._producer, self._index)
 
     def __repr__(self):
         return f"DebugTensor({self._name!r})"
+
+
+_BOOL_OPS = {"EQUAL", "GREATER", "LESS", "AND", "OR", "XOR"}
+
+
+def _output_dtype(layer, index: int):
+    """The dtype TensorRT gives output ``index`` of ``layer`` (strongly typed rules)."""
+    t = trt()
+    kind = layer.type.name
+    if kind == "CAST":
+        return layer.to_type
+    if kind == "CONSTANT":
+        w = layer.weights
+        return to_trt(w.dtype) if isinstance(w, torch.Tensor) else w.dtype if hasattr(w, "dtype") and \
+            not hasattr(w, "ndim") else _numpy_trt_dtype(w)
+    if kind == "SHAPE":
+        return t.int64
+    if kind == "ELEMENTWISE" and layer.op.name in _BOOL_OPS and layer.op.name not in ("AND", "OR", "XOR"):
+        return t.bool
+    if kind == "UNARY" and layer.op.name in ("ISINF", "ISNAN"):
+        return t.bool
+    if kind == "TOPK" and index == 1:
+        return getattr(layer, "indices_type", None) or t.int32
+    if kind == "SELECT":
+        return layer.get_input(1).dtype
+    if kind == "FILL":
+        return layer.to_type
+    return layer.get_input(0).dtype
+
+
+def _numpy_trt_dtype(array):
+    import numpy as np
+
+    return to_trt(torch.from_numpy(np.zeros(0, dtype=array.dtype)).dtype)
 
 
 class DebugLayer:
@@ -381,7 +418,8 @@ def eager_node_values(graph, inputs, model=None) -> dict:
             res = [res] if len(outs) == 1 else list(res)
             for v, r in zip(outs, res):
                 env[v] = r
-                out[v.debugName()] = r
+                # in-place ops later in the graph would overwrite it: keep a snapshot
+                out[v.debugName()] = r.clone() if isinstance(r, torch.Tensor) else r
     return out
 
 

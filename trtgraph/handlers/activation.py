@@ -18,7 +18,6 @@ def _simple(key: str, kind: str):
 _simple("aten::relu", "RELU")
 _simple("aten::sigmoid", "SIGMOID")
 _simple("aten::tanh", "TANH")
-_simple("aten::softsign", "SOFTSIGN")
 
 
 @register_node_handler("aten::hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor")

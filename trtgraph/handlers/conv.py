@@ -69,11 +69,6 @@ def _convolution(ctx, input, weight, bias, stride, padding, dilation, transposed
     return convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
 
 
-@register_node_handler("aten::convolution", validator=_validate)
-def convolution_op(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    return convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
-
-
 def _conv_nd(key):
     def _validate_nd(args):
         if isinstance(args.get("padding"), str):

@@ -28,13 +28,19 @@ _binary("aten::sub", "SUB", alpha=True)
 _binary("aten::mul", "PROD")
 _binary("aten::maximum", "MAX")
 _binary("aten::minimum", "MIN")
-_binary("aten::pow", "POW")
 _binary("aten::__and__", "AND")
 _binary("aten::__or__", "OR")
 _binary("aten::__xor__", "XOR")
 _binary("aten::logical_and", "AND")
 _binary("aten::logical_or", "OR")
 _binary("aten::logical_xor", "XOR")
+
+
+@register_node_handler("aten::pow")
+def pow_(ctx, self, exponent):
+    """All overloads: Tensor_Tensor, Tensor_Scalar and Scalar (a Python number raised to a tensor)."""
+    dtype = ctx.expected[0].dtype if ctx.expected and ctx.expected[0] is not None else None
+    return ctx.elementwise(self, exponent, "POW", dtype=ctx.logical_dtype(dtype) if dtype else None)
 
 
 @register_node_handler("aten::rsub(Tensor self, Tensor other, Scalar alpha=1) -> Tensor")
@@ -133,9 +139,12 @@ def clamp_max(ctx, self, max):
     return clamp(ctx, self, None, max)
 
 
-@register_node_handler("aten::where.self(Tensor condition, Tensor self, Tensor other) -> Tensor")
+@register_node_handler("aten::where(Tensor condition, Tensor self, Tensor other) -> Tensor")
 def where(ctx, condition, self, other):
-    return ctx.select(condition, self, other)
+    """All overloads (tensor or scalar branches); the result dtype is what the trace recorded."""
+    tt = ctx.expected[0]
+    dtype = ctx.logical_dtype(tt.dtype) if tt is not None and tt.dtype is not None else None
+    return ctx.select(condition, self, other, dtype=dtype)
 
 
 @register_node_handler("aten::masked_fill(Tensor self, Tensor mask, Scalar value) -> Tensor")

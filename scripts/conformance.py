@@ -1,0 +1,316 @@
+"""Conformance of the reference evaluator against NVIDIA's ONNX parser.
+
+Every ONNX backend node test case (``onnx.backend.test.case.node.collect_testcases()``) is parsed
+by TensorRT's OnnxParser into a strongly typed network, evaluated with
+``trtgraph.reference.evaluate`` on the case's inputs, and compared with the case's expected
+outputs. Writes docs/conformance.md and docs/conformance.json.
+
+    cd /work/main && /work/venv/bin/python scripts/conformance.py            # all cases
+    /work/venv/bin/python scripts/conformance.py --only test_resize --no-write  # a subset
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from trtgraph.backend import logger, trt  # noqa: E402
+from trtgraph.errors import EvaluationError  # noqa: E402
+from trtgraph.reference import evaluate  # noqa: E402
+
+DOC = ROOT / "docs" / "conformance.md"
+RECORD = ROOT / "docs" / "conformance.json"
+
+# (atol, rtol) by the dtype of the expected output; integers and bools must match exactly.
+TOLERANCES = {
+    torch.float32: (1e-4, 1e-3),
+    torch.float16: (1e-2, 1e-2),
+    torch.bfloat16: (3e-2, 3e-2),
+    torch.float8_e4m3fn: (0.0, 0.0),
+}
+
+# Ops whose output is random: TensorRT's values cannot be reproduced, only shapes/dtypes.
+RANDOM_OPS = {"RandomUniform", "RandomUniformLike", "RandomNormal", "RandomNormalLike",
+              "Bernoulli", "Multinomial"}
+
+# ONNX dtypes TensorRT networks cannot take as inputs or outputs.
+NUMPY_TO_TORCH = {
+    np.dtype("float32"): torch.float32, np.dtype("float16"): torch.float16,
+    np.dtype("int32"): torch.int32, np.dtype("int64"): torch.int64, np.dtype("bool"): torch.bool,
+    np.dtype("int8"): torch.int8, np.dtype("uint8"): torch.uint8,
+}
+
+
+@dataclass
+class Result:
+    name: str
+    op: str
+    status: str  # pass | fail | not_evaluable | parse_failed
+    reason: str = ""
+    layers: list = field(default_factory=list)
+
+
+def load_cases():
+    from onnx.backend.test.case.node import collect_testcases  # noqa: PLC0415
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [c for c in collect_testcases(None) if c.kind == "node"]
+
+
+def case_op(case) -> str:
+    ops = [n.op_type for n in case.model.graph.node]
+    return ops[0] if len(ops) == 1 else ops[-1] if ops else "?"
+
+
+def parse(case, strongly_typed=True):
+    """(builder, network, parser, error) for the case's model."""
+    t = trt()
+    builder = t.Builder(logger())
+    flags = 1 << int(t.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = t.OnnxParser(network, logger())
+    if parser.parse(case.model.SerializeToString()):
+        return builder, network, parser, None
+    errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)]
+    return builder, network, parser, "; ".join(errors)[:300] or "parse failed"
+
+
+def _to_torch(array):
+    array = np.asarray(array)
+    if array.dtype.kind == "V" or array.dtype.name == "bfloat16":
+        return torch.from_numpy(array.view(np.uint16).copy()).view(torch.bfloat16)
+    if array.dtype not in NUMPY_TO_TORCH:
+        return None
+    return torch.from_numpy(array.copy())
+
+
+def _inputs(case, network):
+    onnx_inputs = [i.name for i in case.model.graph.input
+                   if i.name not in {init.name for init in case.model.graph.initializer}]
+    network_inputs = [network.get_input(i).name for i in range(network.num_inputs)]
+    data = case.data_sets[0][0]
+    if len(network_inputs) == len(onnx_inputs) and set(network_inputs) != set(onnx_inputs):
+        onnx_inputs = network_inputs  # the parser renamed an input (seen with Loop): go by position
+    inputs = {}
+    for name, array in zip(onnx_inputs, data):
+        if name not in network_inputs:
+            continue
+        value = _to_torch(array)
+        if value is None:
+            raise TypeError(f"input {name!r} has dtype {np.asarray(array).dtype}, which TensorRT cannot take")
+        inputs[name] = value
+    return inputs
+
+
+def _compare(name, got, expected):
+    exp = _to_torch(expected)
+    if exp is None:
+        exp = torch.from_numpy(np.asarray(expected).astype(np.float64))
+    if tuple(got.shape) != tuple(exp.shape):
+        return f"output {name!r}: shape {tuple(got.shape)} != expected {tuple(exp.shape)}"
+    if exp.dtype.is_floating_point or got.dtype.is_floating_point:
+        atol, rtol = TOLERANCES.get(exp.dtype, (1e-4, 1e-3))
+        g, e = got.double(), exp.double()
+        if not torch.allclose(g, e, atol=atol, rtol=rtol, equal_nan=True):
+            diff = (g - e).abs().nan_to_num(float("inf"))
+            worst = int(diff.reshape(-1).argmax()) if diff.numel() else 0
+            return (f"output {name!r}: max abs diff {diff.max().item():.4g} at flat index {worst}"
+                    f" (got {g.reshape(-1)[worst].item():.6g}, expected {e.reshape(-1)[worst].item():.6g})")
+        return None
+    if not torch.equal(got.to(torch.int64), exp.to(torch.int64)):
+        mismatch = int((got.to(torch.int64) != exp.to(torch.int64)).sum())
+        return f"output {name!r}: {mismatch} of {exp.numel()} integer elements differ"
+    return None
+
+
+def layer_types(network):
+    return sorted({network.get_layer(i).type.name for i in range(network.num_layers)})
+
+
+def _has_random_fill(network):
+    t = trt()
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if layer.type == t.LayerType.FILL:
+            layer.__class__ = t.IFillLayer
+            if layer.operation != t.FillOperation.LINSPACE:
+                return True
+    return False
+
+
+def run_case(case) -> Result:
+    op = case_op(case)
+    try:
+        _, network, _, error = parse(case)
+    except Exception as exc:  # noqa: BLE001 - parser crashes are recorded per case
+        return Result(case.name, op, "parse_failed", f"{type(exc).__name__}: {exc}")
+    if error:
+        return Result(case.name, op, "parse_failed", error)
+    layers = layer_types(network)
+    if op in RANDOM_OPS or _has_random_fill(network):
+        return Result(case.name, op, "not_evaluable", "random output", layers)
+    try:
+        inputs = _inputs(case, network)
+    except TypeError as exc:
+        return Result(case.name, op, "not_evaluable", str(exc), layers)
+    try:
+        outputs = evaluate(network, inputs)
+    except EvaluationError as exc:
+        return Result(case.name, op, "fail", f"EvaluationError: {exc}"[:400], layers)
+    except Exception as exc:  # noqa: BLE001 - an evaluator bug is a failure, not a crash
+        return Result(case.name, op, "fail", f"{type(exc).__name__}: {exc}"[:400], layers)
+    onnx_outputs = [o.name for o in case.model.graph.output]
+    for name, expected in zip(onnx_outputs, case.data_sets[0][1]):
+        if name not in outputs:
+            return Result(case.name, op, "fail", f"network has no output {name!r}", layers)
+        problem = _compare(name, outputs[name], expected)
+        if problem:
+            return Result(case.name, op, "fail", problem, layers)
+    return Result(case.name, op, "pass", "", layers)
+
+
+def run(names=None, only=None, progress=False):
+    cases = load_cases()
+    if names is not None:
+        cases = [c for c in cases if c.name in set(names)]
+    if only:
+        cases = [c for c in cases if any(c.name.startswith(p) for p in only)]
+    results = []
+    for i, case in enumerate(cases):
+        torch.manual_seed(0)
+        results.append(run_case(case))
+        if progress and i % 100 == 0:
+            print(f"  {i}/{len(cases)}", file=sys.stderr, flush=True)
+    return results
+
+
+def strongly_typed_gap(results):
+    """Cases that fail to parse strongly typed but parse in a default (weakly typed) network."""
+    failed = {r.name for r in results if r.status == "parse_failed"}
+    gap = []
+    for case in load_cases():
+        if case.name not in failed:
+            continue
+        try:
+            _, _, _, error = parse(case, strongly_typed=False)
+        except Exception:  # noqa: BLE001
+            continue
+        if not error:
+            gap.append(case.name)
+    return gap
+
+
+def summary(results):
+    counts = Counter(r.status for r in results)
+    evaluable = counts["pass"] + counts["fail"]
+    return {
+        "cases": len(results),
+        "parsed": len(results) - counts["parse_failed"],
+        "pass": counts["pass"],
+        "fail": counts["fail"],
+        "not_evaluable": counts["not_evaluable"],
+        "parse_failed": counts["parse_failed"],
+        "pass_rate": round(100.0 * counts["pass"] / evaluable, 2) if evaluable else 0.0,
+    }
+
+
+def write_report(results, seconds, gap):
+    s = summary(results)
+    version = getattr(trt(), "__version__", "?")
+    lines = [
+        "# Reference evaluator conformance (NVIDIA ONNX parser networks)",
+        "",
+        "Generated by `scripts/conformance.py` (do not edit by hand). Reproduce with",
+        "",
+        "    cd /work/main && /work/venv/bin/python scripts/conformance.py",
+        "",
+        f"Every ONNX backend node test case of the installed `onnx` package is parsed by TensorRT"
+        f" {version}'s `OnnxParser` into a strongly typed network; `trtgraph.reference.evaluate`"
+        " computes the network outputs from the case's inputs and they are compared with the"
+        " case's expected outputs.",
+        "",
+        "Tolerances (by expected dtype): float32 atol 1e-4 / rtol 1e-3; float16 1e-2 / 1e-2;"
+        " bfloat16 3e-2 / 3e-2; float8 exact; integers and bools exact; NaN equals NaN.",
+        "",
+        "*Not evaluable*: random ops (RandomUniform*, RandomNormal*, Bernoulli, Multinomial) whose"
+        " values TensorRT cannot reproduce, and cases whose inputs have a dtype TensorRT networks"
+        " cannot take. Every other parsed case counts as pass or fail.",
+        "",
+        "## Summary",
+        "",
+        "| cases | parsed | pass | fail | not evaluable | pass % of evaluable | seconds |",
+        "|---|---|---|---|---|---|---|",
+        f"| {s['cases']} | {s['parsed']} | {s['pass']} | {s['fail']} | {s['not_evaluable']}"
+        f" | {s['pass_rate']} | {seconds:.0f} |",
+        "",
+        f"Strongly typed parsing: {s['parse_failed']} cases fail to parse; of those,"
+        f" {len(gap)} parse into a default (weakly typed) network instead"
+        + (f": {', '.join(gap)}." if gap else "."),
+        "",
+        "## By ONNX op",
+        "",
+        "| op | parsed cases | pass | fail | not evaluable |",
+        "|---|---|---|---|---|",
+    ]
+    by_op = defaultdict(Counter)
+    for r in results:
+        if r.status != "parse_failed":
+            by_op[r.op][r.status] += 1
+    for op in sorted(by_op):
+        c = by_op[op]
+        total = c["pass"] + c["fail"] + c["not_evaluable"]
+        lines.append(f"| {op} | {total} | {c['pass']} | {c['fail']} | {c['not_evaluable']} |")
+    lines += ["", "## Failures", ""]
+    failures = [r for r in results if r.status == "fail"]
+    if not failures:
+        lines.append("None.")
+    for r in failures:
+        lines.append(f"- `{r.name}` ({r.op}; layers {', '.join(r.layers)}): {_md(r.reason)}")
+    lines += ["", "## Not evaluable", ""]
+    for r in results:
+        if r.status == "not_evaluable":
+            lines.append(f"- `{r.name}` ({r.op}): {_md(r.reason)}")
+    DOC.parent.mkdir(exist_ok=True)
+    DOC.write_text("\n".join(lines) + "\n")
+    record = dict(s, tensorrt=version,
+                  passing=sorted(r.name for r in results if r.status == "pass"))
+    RECORD.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def _md(text):
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", help="case name prefixes to run")
+    ap.add_argument("--no-write", action="store_true", help="print results, do not write docs/")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every non-passing case")
+    args = ap.parse_args(argv)
+    start = time.time()
+    results = run(only=args.only, progress=True)
+    seconds = time.time() - start
+    for r in results:
+        if args.verbose or (args.no_write and r.status == "fail"):
+            if r.status != "pass":
+                print(f"{r.status:14} {r.name}: {r.reason}")
+    print(json.dumps(summary(results)))
+    if not args.no_write:
+        write_report(results, seconds, strongly_typed_gap(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
