@@ -88,9 +88,18 @@ def parse(case, strongly_typed=True):
 
 
 def _to_torch(array):
+    """numpy array or TensorProto -> torch tensor; None for dtypes torch/TensorRT lack."""
+    if hasattr(array, "data_type"):
+        from onnx import numpy_helper  # noqa: PLC0415
+
+        array = numpy_helper.to_array(array)
     array = np.asarray(array)
-    if array.dtype.kind == "V" or array.dtype.name == "bfloat16":
+    if array.dtype.name == "bfloat16":
         return torch.from_numpy(array.view(np.uint16).copy()).view(torch.bfloat16)
+    if array.dtype.name == "float8_e4m3fn":
+        return torch.from_numpy(array.view(np.uint8).copy()).view(torch.float8_e4m3fn)
+    if array.dtype == np.float64:
+        return torch.from_numpy(array.copy())
     if array.dtype not in NUMPY_TO_TORCH:
         return None
     return torch.from_numpy(array.copy())
@@ -109,15 +118,26 @@ def _inputs(case, network):
             continue
         value = _to_torch(array)
         if value is None:
-            raise TypeError(f"input {name!r} has dtype {np.asarray(array).dtype}, which TensorRT cannot take")
+            raise TypeError(f"input {name!r} has dtype {_dtype_name(array)}, which TensorRT cannot take")
+        if value.dtype == torch.float64:
+            value = value.float()  # the parser turns DOUBLE inputs into FLOAT ones
         inputs[name] = value
     return inputs
+
+
+def _dtype_name(array):
+    if hasattr(array, "data_type"):
+        from onnx import helper  # noqa: PLC0415
+
+        return helper.tensor_dtype_to_np_dtype(array.data_type).name if array.data_type not in (21, 22, 23) \
+            else {21: "uint4", 22: "int4", 23: "float4e2m1"}[array.data_type]
+    return np.asarray(array).dtype.name
 
 
 def _compare(name, got, expected):
     exp = _to_torch(expected)
     if exp is None:
-        exp = torch.from_numpy(np.asarray(expected).astype(np.float64))
+        return f"output {name!r}: expected dtype {_dtype_name(expected)} has no torch equivalent"
     if tuple(got.shape) != tuple(exp.shape):
         return f"output {name!r}: shape {tuple(got.shape)} != expected {tuple(exp.shape)}"
     if exp.dtype.is_floating_point or got.dtype.is_floating_point:
