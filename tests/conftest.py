@@ -67,3 +67,13 @@ def check_module(model, inputs, rtol=1e-4, atol=1e-5, precision="fp32", build=Tr
 @pytest.fixture
 def check():
     return check_module
+
+
+def pytest_terminal_summary(terminalreporter):
+    import sys
+
+    mod = sys.modules.get("test_models")
+    if mod is not None and getattr(mod, "RESULTS", None):
+        terminalreporter.section("model verification (reference evaluator and torch debug mode vs eager)")
+        for line in mod.pytest_terminal_summary_lines():
+            terminalreporter.write_line(line)

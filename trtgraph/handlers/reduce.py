@@ -64,4 +64,9 @@ def _softmax(ctx, self, dim, half_to_float):
 
 @register_node_handler("aten::log_softmax")
 def log_softmax(ctx, self, dim, dtype=None, half_to_float=False):
-    return ctx.unary(softmax_layer(ctx, self, dim), "LOG")
+    """x - max - log(sum(exp(x - max))): log(softmax) would give -inf where softmax underflows."""
+    x = ctx.as_tensor(self)
+    d = ctx.axis(dim, ctx.rank(x))
+    shifted = ctx.elementwise(x, ctx.reduce(x, "MAX", [d], True), "SUB")
+    total = ctx.reduce(ctx.unary(shifted, "EXP"), "SUM", [d], True)
+    return ctx.elementwise(shifted, ctx.unary(total, "LOG"), "SUB")
