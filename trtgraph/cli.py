@@ -153,10 +153,10 @@ def cmd_ops(args) -> int:
     model = load_model(args.model, json.loads(args.kwargs))
     inputs = [parse_input(s) for s in args.input]
     _, graph = frontend.trace_module(model, inputs)
-    counts = Counter(n.kind() for n in graph.nodes() if not n.kind().startswith("prim::"))
+    counts = Counter((n.kind(), frontend.node_overload(n)) for n in graph.nodes() if not n.kind().startswith("prim::"))
     missing = 0
-    for kind, n in sorted(counts.items()):
-        ok = lookup(kind) is not None
+    for (kind, overload), n in sorted(counts.items()):
+        ok = lookup(kind, overload) is not None
         missing += not ok
         print(f"{'ok ' if ok else 'MISSING'} {kind:<36} x{n}")
     _ = trtgraph

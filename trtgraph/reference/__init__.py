@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401 - importing registers the layer implementations
     activation,
+    attention,
     conv,
     elementwise,
     gather,

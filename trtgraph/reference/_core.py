@@ -6,6 +6,8 @@ the attribute names of TensorRT's Python API are used, so a pure-Python fake net
 """
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import torch
 
@@ -34,7 +36,9 @@ LAYER_CLASSES = {
     "EINSUM": "IEinsumLayer", "ONE_HOT": "IOneHotLayer", "NON_ZERO": "INonZeroLayer",
     "REVERSE_SEQUENCE": "IReverseSequenceLayer", "NORMALIZATION": "INormalizationLayer",
     "SQUEEZE": "ISqueezeLayer", "UNSQUEEZE": "IUnsqueezeLayer", "CUMULATIVE": "ICumulativeLayer",
-    "DYNAMIC_QUANTIZE": "IDynamicQuantizeLayer",
+    "DYNAMIC_QUANTIZE": "IDynamicQuantizeLayer", "ATTENTION_INPUT": "IAttentionInputLayer",
+    "ATTENTION_OUTPUT": "IAttentionOutputLayer", "ROTARY_EMBEDDING": "IRotaryEmbeddingLayer",
+    "KV_CACHE_UPDATE": "IKVCacheUpdateLayer", "MOE": "IMoELayer",
 }
 
 _TORCH_DTYPES = {
@@ -85,6 +89,33 @@ def dims(value) -> tuple:
     return tuple(int(v) for v in value)
 
 
+_RAW_VIEWS = {"BF16": (torch.int16, torch.bfloat16), "FP8": (torch.uint8, torch.float8_e4m3fn),
+              "HALF": (torch.int16, torch.float16)}
+
+
+def _raw_weights(weights) -> torch.Tensor:
+    """Copy the values of a trt.Weights whose dtype numpy lacks (BF16, FP8).
+
+    ``Weights.numpy()`` returns the Weights object itself for these, and the Python API exposes
+    no pointer, so the nvinfer1::Weights {DataType type; void const* values; int64_t count}
+    held by the pybind11 instance (its value pointer follows the PyObject header) is read
+    directly; its type and count are checked against the Python-visible ones first.
+    """
+    name = enum_name(weights.dtype)
+    if name not in _RAW_VIEWS:
+        raise EvaluationError(f"weights of dtype {name} cannot be read by the evaluator")
+    holder = ctypes.c_void_p.from_address(id(weights) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    kind = ctypes.c_int32.from_address(holder).value
+    values = ctypes.c_void_p.from_address(holder + 8).value
+    count = ctypes.c_int64.from_address(holder + 16).value
+    if kind != int(weights.dtype) or count != weights.size or not values:
+        raise EvaluationError(f"cannot read {name} weights (unexpected Weights layout)")
+    storage, dtype = _RAW_VIEWS[name]
+    size = torch.empty((), dtype=storage).element_size()
+    raw = ctypes.string_at(values, count * size)
+    return torch.frombuffer(bytearray(raw), dtype=storage).view(dtype)
+
+
 def to_torch(weights) -> torch.Tensor | None:
     """numpy array, trt.Weights or torch tensor -> torch tensor (None or empty -> None)."""
     if weights is None:
@@ -94,7 +125,10 @@ def to_torch(weights) -> torch.Tensor | None:
     if not isinstance(weights, np.ndarray) and hasattr(weights, "numpy"):
         if getattr(weights, "size", 1) == 0:
             return None
-        weights = weights.numpy()
+        array = weights.numpy()
+        if array is weights or not isinstance(array, np.ndarray) or array.dtype == object:
+            return _raw_weights(weights)
+        weights = array
     array = np.asarray(weights)
     if array.dtype.kind == "V" or str(array.dtype) == "bfloat16":
         return torch.from_numpy(array.view(np.uint16).copy()).view(torch.bfloat16)
@@ -110,10 +144,6 @@ def weights_or_none(weights) -> torch.Tensor | None:
 
 def bitmask_axes(mask: int, rank: int) -> list:
     return [i for i in range(rank) if (int(mask) >> i) & 1]
-
-
-def is_float(tensor: torch.Tensor) -> bool:
-    return tensor.dtype.is_floating_point
 
 
 def compute_dtype(tensor: torch.Tensor) -> torch.dtype:

@@ -1,7 +1,6 @@
 """CONVOLUTION and DECONVOLUTION (2-D and 3-D)."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from ..errors import EvaluationError
@@ -86,5 +85,3 @@ def deconvolution(layer, inputs):
     y = F.pad(y, torch_pad_list([(-pre, -post) for pre, post in crops]))
     return [y.reshape(lead + tuple(y.shape[1:])).to(out_dtype(layer))]
 
-
-__all__ = ["convolution", "deconvolution", "torch"]

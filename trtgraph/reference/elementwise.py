@@ -44,17 +44,14 @@ def elementwise(layer, inputs):
     return [result.to(out_dtype(layer))]
 
 
-def _round_half_even(x):
-    return torch.round(x)
-
-
+# ROUND rounds half to even, like torch.round.
 _UNARY = {
     "EXP": torch.exp, "LOG": torch.log, "SQRT": torch.sqrt, "RECIP": torch.reciprocal,
     "ABS": torch.abs, "NEG": torch.neg, "SIN": torch.sin, "COS": torch.cos, "TAN": torch.tan,
     "SINH": torch.sinh, "COSH": torch.cosh, "ASIN": torch.asin, "ACOS": torch.acos,
     "ATAN": torch.atan, "ASINH": torch.asinh, "ACOSH": torch.acosh, "ATANH": torch.atanh,
     "CEIL": torch.ceil, "FLOOR": torch.floor, "ERF": torch.erf, "NOT": torch.logical_not,
-    "SIGN": torch.sign, "ROUND": _round_half_even, "ISINF": torch.isinf, "ISNAN": torch.isnan,
+    "SIGN": torch.sign, "ROUND": torch.round, "ISINF": torch.isinf, "ISNAN": torch.isnan,
 }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 
 from ..errors import EvaluationError
-from . import _core
 from ._core import IMPLS, LAYER_CLASSES, layer_type_name, torch_dtype
 
 
@@ -127,5 +126,3 @@ def evaluate(network, inputs: dict, all_tensors: bool = False, check: bool = Tru
         result[name] = values[name]
     return result
 
-
-__all__ = ["evaluate", "downcast", "check_output", "run_layer", "_core"]

@@ -4,9 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import EvaluationError
-from ._core import attr, normalize_axis, out_dtype
-
-from ._core import layer_impl
+from ._core import attr, layer_impl, normalize_axis, out_dtype
 
 _RANGES = {torch.int8: (-128, 127), torch.uint8: (0, 255)}
 

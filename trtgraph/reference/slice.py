@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EvaluationError
-from ._core import attr, dims, enum_name, layer_impl, normalize_axis, out_dtype, scalar
+from ._core import attr, dims, enum_name, layer_impl, normalize_axis, out_dtype
 from ._window import torch_pad_list
 
 
@@ -82,5 +82,3 @@ def padding(layer, inputs):
     y = F.pad(value, torch_pad_list(list(zip(pre, post))))
     return [y.to(out_dtype(layer))]
 
-
-__all__ = ["slice_layer", "padding", "scalar"]
