@@ -178,6 +178,25 @@ case("aten_direct", Fn(lambda m, x: torch.ops.aten._softmax(x, 1, False)
 ),
      [r(2, 3, 4)], ["aten::_softmax"])
 
+# --- in-place writes: slice assignment traces to a view op + copy_/fill_, written back into the base
+
+
+def _slice_assign(m, x):
+    y = x * 2
+    y[:, 0] = x[:, 1]          # select + copy_
+    y[:, 2:4] = 0.5            # slice + fill_
+    y[1, ::2] = -1.0           # strided slice: scatter
+    z = y.view(4, 3)
+    z[0].zero_()               # through a reshape view
+    z.narrow(1, 1, 1).mul_(3)  # in-place arithmetic on a view
+    mask = x.new_zeros(x.shape)  # depends on x only through its shape: folded to a constant
+    mask[:, 1:] = x[:, :5]     # an input-dependent write into a constant
+    return y + mask, z.relu_()
+
+
+case("slice_assignment", Fn(_slice_assign), [r(2, 6)], ["aten::copy", "aten::fill", "aten::zero", "aten::narrow",
+                                                          "aten::mul", "aten::new_zeros"])
+
 # --- misc
 case("dropout_identity", nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Dropout2d(0.1), nn.AlphaDropout(0.2),
                                        nn.FeatureAlphaDropout(0.2)), [r(2, 4)],

@@ -33,8 +33,23 @@ from .registry import Traced, lookup
 
 _state = threading.local()
 
-# ops whose outputs do not depend on tensor values when shapes are static
-_SHAPE_OPS = {"aten::size", "aten::dim", "aten::numel", "aten::len"}
+# ops whose outputs do not depend on tensor values when shapes are static: folded in torch
+# (size-like ops see a meta tensor; creation ops see zeros of the traced shape and dtype)
+_SIZE_OPS = {"aten::size", "aten::dim", "aten::numel", "aten::len"}
+_CREATION_OPS = {"aten::new_zeros", "aten::new_ones", "aten::new_full", "aten::new_empty", "aten::zeros_like",
+                 "aten::ones_like", "aten::full_like", "aten::empty_like"}
+_SHAPE_OPS = _SIZE_OPS | _CREATION_OPS
+
+# ops whose output is a view of their first input: an in-place write to the view is written
+# back into the base tensor (slice assignment, masked_fill_ on a view, ...)
+_VIEW_OPS = {"aten::slice", "aten::select", "aten::view", "aten::reshape", "aten::flatten", "aten::unsqueeze",
+             "aten::squeeze", "aten::permute", "aten::transpose", "aten::t", "aten::contiguous", "aten::detach",
+             "aten::alias", "aten::view_as", "aten::reshape_as", "aten::narrow", "aten::expand"}
+
+
+def is_inplace(kind: str) -> bool:
+    name = kind.split("::")[-1]
+    return name.endswith("_") and not name.endswith("__")
 
 
 @dataclass
@@ -185,6 +200,9 @@ class _Walker:
         self.ctx = ConversionContext(self.network, float_dtype, state.keep)
         self.env: dict = {}
         self.paths: dict = {}  # jit value -> dotted attribute path (GetAttr chains)
+        self.needs_handler: dict = {}  # node -> depends on the model inputs (decided by analyse)
+        self.view_of: dict = {}  # jit value -> (base value, view node) for views of network tensors
+        self.param_storages: set = set()
         self.progress = progress
 
     # ----------------------------------------------------------- up-front analysis
@@ -193,19 +211,30 @@ class _Walker:
         tainted = set(list(self.g.inputs())[1:])
         problems = []
         seen = set()
+        base_of = {}
         for node in self.g.nodes():
             kind = node.kind()
             ins = list(node.inputs())
             dep = any(v in tainted for v in ins)
             if kind in _SHAPE_OPS:
                 dep = False
+            if kind in _VIEW_OPS and ins:
+                base_of[node.output()] = ins[0]
             if dep:
                 tainted.update(node.outputs())
+                if is_inplace(kind) and ins:
+                    # writing input-dependent data into a tensor (or into a view of one) makes it,
+                    # and every tensor it is a view of, input-dependent from here on
+                    v = ins[0]
+                    while v is not None:
+                        tainted.add(v)
+                        v = base_of.get(v)
             if kind.startswith("prim::"):
                 if kind not in _PRIM_HANDLERS:
                     problems.append(f"{frontend.describe(node)}: control flow/prim op {kind} is not supported "
                                     "(trace a model without data-dependent Python control flow)")
                 continue
+            self.needs_handler[node] = dep
             if not dep:
                 continue
             entry = lookup(kind, frontend.node_overload(node))
@@ -267,8 +296,7 @@ class _Walker:
             if kind.startswith("prim::"):
                 _PRIM_HANDLERS[kind](self, node)
                 continue
-            dep = any(v in tainted for v in node.inputs()) and kind not in _SHAPE_OPS
-            records.append(self._convert(i, node, dep))
+            records.append(self._convert(i, node, self.needs_handler.get(node, False)))
         outputs = [self.env[v] for v in self.g.outputs()]
         return outputs, records
 
@@ -296,6 +324,12 @@ class _Walker:
             results = list(out)
         for v, r in zip(outs, results):
             self.env[v] = r
+        ins = list(node.inputs())
+        if ins and kind in _VIEW_OPS:
+            self.view_of[outs[0]] = (ins[0], node)
+        if not folded and ins:
+            if is_inplace(kind):
+                self._write_back(ins[0], results[0], desc)
         layers = self._name_new_layers(before, node)
         if not folded:
             self._check(node, outs, results, desc)
@@ -308,8 +342,14 @@ class _Walker:
                           [v.debugName() for v in outs], layers, folded)
 
     def _fold(self, node, values, desc):
-        # shape ops on network tensors see a meta tensor of the same shape and dtype
-        values = [_meta_like(v) for v in values]
+        kind = node.kind()
+        if kind in _SHAPE_OPS:
+            zeros = kind in _CREATION_OPS
+            values = [_stand_in(x, v, zeros) for x, v in zip(values, node.inputs())]
+        if is_inplace(kind) and values and isinstance(values[0], torch.Tensor) and \
+                values[0].untyped_storage().data_ptr() in self.param_storages:
+            raise HandlerError(f"{desc}: the model writes in place into one of its parameters or buffers "
+                               "during forward; trtgraph does not convert models that modify their own state")
         try:
             return frontend.run_node_in_torch(node, values)
         except TrtGraphError:
@@ -331,6 +371,27 @@ class _Walker:
         except Exception as exc:  # noqa: BLE001 - a handler bug or a TensorRT refusal, named
             raise HandlerError(f"{desc}: handler {entry.fn.__module__}.{entry.fn.__name__} failed: "
                                f"{type(exc).__name__}: {exc}") from exc
+
+    def _write_back(self, target, new_value, desc):
+        """An in-place op replaced ``target``'s value: rebind it, and write it into the tensors
+        ``target`` is a view of (slice assignment ``x[:, 0] = v`` traces to select + copy_)."""
+        from .handlers.shape import view_write_back
+
+        self.env[target] = new_value
+        while target in self.view_of:
+            base, node = self.view_of[target]
+            schema = frontend.node_schema(node)
+            args = frontend.bind_arguments(schema, [self.env.get(v) for v in node.inputs()])
+            args["self"] = self.env[base]
+            try:
+                new_value = view_write_back(self.ctx, node.kind(), args, new_value)
+            except TrtGraphError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise HandlerError(f"{desc}: writing the in-place result back through "
+                                   f"{frontend.describe(node)} failed: {type(exc).__name__}: {exc}") from exc
+            self.env[base] = new_value
+            target = base
 
     def _name_new_layers(self, before: int, node) -> list:
         """Name the layers a node added after its module scope and op: 'layer1.0.conv1/convolution'."""
@@ -381,16 +442,20 @@ class _Walker:
                 value = _Excluded(path, self.exclude.pattern)
             else:
                 value = value.detach()
+                if value.device.type != "meta":
+                    self.param_storages.add(value.untyped_storage().data_ptr())
         self.env[node.output()] = value
         self.paths[node.output()] = path
 
 
-def _meta_like(v):
-    if is_trt_tensor(v):
-        return torch.empty(tuple(v.shape), dtype=to_torch(v.dtype), device="meta")
-    if isinstance(v, list):
-        return [_meta_like(x) for x in v]
-    return v
+def _stand_in(x, jit_value, zeros: bool):
+    """A torch tensor standing in for a network tensor in a shape-only op: meta, or zeros."""
+    if not is_trt_tensor(x):
+        return x
+    tt = frontend.traced_type(jit_value)
+    dtype = tt.dtype if tt is not None and tt.dtype is not None else to_torch(x.dtype)
+    shape = tuple(x.shape)
+    return torch.zeros(shape, dtype=dtype) if zeros else torch.empty(shape, dtype=dtype, device="meta")
 
 
 class _Excluded:

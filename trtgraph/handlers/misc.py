@@ -43,3 +43,28 @@ def to(ctx, self, **kwargs):
 @register_node_handler("aten::type_as(Tensor self, Tensor other) -> Tensor")
 def type_as(ctx, self, other):
     return ctx.cast(self, ctx.dtype(other))
+
+
+def _like(ctx, self, value):
+    """``value`` broadcast to ``self``'s shape, in ``self``'s dtype (what an in-place write stores)."""
+    from .shape import expand
+
+    dtype = ctx.dtype(self)
+    v = ctx.as_tensor(value if ctx.is_tensor(value) or isinstance(value, __import__("torch").Tensor)
+                      else __import__("torch").tensor(value, dtype=dtype), dtype)
+    return expand(ctx, v, list(ctx.shape(self))) if ctx.shape(v) != ctx.shape(self) else ctx.identity(v)
+
+
+@register_node_handler("aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)")
+def copy(ctx, self, src, non_blocking=False):
+    return _like(ctx, self, src)
+
+
+@register_node_handler("aten::fill_")
+def fill(ctx, self, value):
+    return _like(ctx, self, value)
+
+
+@register_node_handler("aten::zero_(Tensor(a!) self) -> Tensor(a!)")
+def zero(ctx, self):
+    return _like(ctx, self, 0)

@@ -175,3 +175,68 @@ def repeat(ctx, self, repeats):
         if r != 1:
             x = ctx.concat([x] * r, d)
     return x if x is not self else ctx.identity(x)
+
+
+@register_node_handler("aten::narrow(Tensor(a) self, int dim, SymInt start, SymInt length) -> Tensor(a)")
+def narrow(ctx, self, dim, start, length):
+    size = ctx.shape(self)[ctx.axis(dim, ctx.rank(self))]
+    start = start + size if start < 0 else start
+    return slice_(ctx, self, dim, start, start + length, 1)
+
+
+def _scatter_slice(ctx, base, src, dim, start, stop, step):
+    """``base`` with positions start:stop:step along ``dim`` replaced by ``src``."""
+    import torch
+
+    from ..context import T
+
+    shape = ctx.shape(base)
+    d = ctx.axis(dim, len(shape))
+    src = expand(ctx, ctx.as_tensor(src, ctx.dtype(base)), list(shape[:d]) + [len(range(start, stop, step))]
+                 + list(shape[d + 1:]))
+    if step == 1:
+        pieces = []
+        if start > 0:
+            pieces.append(slice_(ctx, base, d, 0, start, 1))
+        pieces.append(src)
+        if stop < shape[d]:
+            pieces.append(slice_(ctx, base, d, stop, shape[d], 1))
+        return ctx.concat(pieces, d) if len(pieces) > 1 else ctx.identity(src)
+    idx_shape = [1] * len(shape)
+    idx_shape[d] = -1
+    index = torch.arange(start, stop, step, dtype=torch.int64).reshape(idx_shape).expand(ctx.shape(src)).contiguous()
+    layer = ctx.network.add_scatter(ctx.as_tensor(base), ctx.constant(index), src, T().ScatterMode.ELEMENT)
+    layer.axis = d
+    return layer.get_output(0)
+
+
+def view_write_back(ctx, kind, args, new_view):
+    """The base tensor after its view (made by ``kind`` with ``args``) was overwritten with ``new_view``."""
+    base = args["self"]
+    shape = ctx.shape(base)
+    name = kind.split("::")[-1]
+    if name == "slice":
+        d = ctx.axis(args["dim"], len(shape))
+        start, stop, step = slice(args["start"], args["end"], args["step"]).indices(shape[d])
+        return _scatter_slice(ctx, base, new_view, d, start, stop, step)
+    if name == "narrow":
+        d = ctx.axis(args["dim"], len(shape))
+        start = args["start"] + shape[d] if args["start"] < 0 else args["start"]
+        return _scatter_slice(ctx, base, new_view, d, start, start + args["length"], 1)
+    if name == "select":
+        d = ctx.axis(args["dim"], len(shape))
+        i = args["index"] + shape[d] if args["index"] < 0 else args["index"]
+        return _scatter_slice(ctx, base, unsqueeze(ctx, ctx.as_tensor(new_view), d), d, i, i + 1, 1)
+    if name in ("view", "reshape", "flatten", "unsqueeze", "squeeze", "view_as", "reshape_as"):
+        return ctx.reshape(new_view, shape)
+    if name == "permute":
+        dims = [ctx.axis(p, len(shape)) for p in args["dims"]]
+        inverse = [dims.index(i) for i in range(len(shape))]
+        return ctx.permute(new_view, inverse)
+    if name == "transpose":
+        return transpose(ctx, new_view, args["dim0"], args["dim1"])
+    if name == "t":
+        return t(ctx, new_view)
+    if name in ("contiguous", "detach", "alias"):
+        return new_view
+    raise ctx.error(f"an in-place write through aten::{name} cannot be written back to its base tensor")
