@@ -90,18 +90,28 @@ def torchvision_detection_backbone() -> list[ZooModel]:
     return [ZooModel("fasterrcnn_resnet50_fpn.backbone", "torchvision detection backbone", build)]
 
 
+class _LastHidden(torch.nn.Module):
+    """A transformers model returning its last hidden state as a plain tensor."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        out = self.model(x)
+        return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+
 def _hf(name, config_fn, model_fn, inputs_fn, options=None):
     def build():
         import transformers
 
         torch.manual_seed(0)
         config = config_fn(transformers)
-        config.torchscript = True
-        config.return_dict = False
-        if hasattr(config, "_attn_implementation"):
-            config._attn_implementation = "eager"
+        if hasattr(config, "use_cache"):
+            config.use_cache = False
         model = model_fn(transformers, config).eval()
-        return model, inputs_fn(config)
+        return _LastHidden(model).eval(), inputs_fn(config)
     return ZooModel(name, "transformers", build, options or {})
 
 
@@ -138,6 +148,8 @@ def transformers_models(size: str = "tiny") -> list[ZooModel]:
                                              vocab_size=1000 if tiny else 32000, use_cache=False),
             lambda t, c: t.LlamaModel(c), lambda c: [_tokens(c)]),
         _hf("whisper_encoder", lambda t: t.WhisperConfig(encoder_layers=L, d_model=H, encoder_attention_heads=A,
+                                                         decoder_layers=1, decoder_attention_heads=A,
+                                                         decoder_ffn_dim=I,
                                                          encoder_ffn_dim=I, num_mel_bins=16 if tiny else 80,
                                                          max_source_positions=32 if tiny else 1500),
             lambda t, c: t.WhisperModel(c).get_encoder(),
