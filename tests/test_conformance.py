@@ -15,8 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = json.loads((ROOT / "docs" / "conformance.json").read_text())
 
-pytest.importorskip("onnx")
-
 
 def _conformance():
     spec = importlib.util.spec_from_file_location("trtgraph_conformance", ROOT / "scripts" / "conformance.py")

@@ -27,3 +27,18 @@ __all__ = [
     "InputError", "ParameterError", "RegistrationError", "ShapeMismatchError", "TraceError",
     "UnsupportedOpsError",
 ]
+
+# runtime, saving/loading and the engine cache (issue 5)
+from .cache import clear_cache, compile  # noqa: E402,A004
+from .errors import (EngineExecutionError, EngineFormatError, EngineInputError, EngineIntegrityError,  # noqa: E402
+                     EngineLoadError, EngineVersionError, GpuUnavailableError, InputCountError, InputDeviceError,
+                     InputDtypeError, InputShapeError)
+from .runtime import TRTModule  # noqa: E402
+from .serialization import EngineMetadata, load, save_engine  # noqa: E402
+
+__all__ += [
+    "TRTModule", "compile", "clear_cache", "load", "save_engine", "EngineMetadata",
+    "EngineLoadError", "EngineFormatError", "EngineIntegrityError", "EngineVersionError", "GpuUnavailableError",
+    "EngineExecutionError", "EngineInputError", "InputCountError", "InputShapeError", "InputDtypeError",
+    "InputDeviceError",
+]

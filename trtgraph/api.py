@@ -99,9 +99,10 @@ class Conversion:
         return self._engine
 
     def save(self, path) -> Path:
-        path = Path(path)
-        path.write_bytes(self._engine if self._engine is not None else self.build())
-        return path
+        """Write the engine (built now if needed) and its JSON sidecar; ``trtgraph.load`` reads them."""
+        from .serialization import save_engine
+
+        return save_engine(self, Path(path))
 
     def _feed(self, inputs) -> dict:
         if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):

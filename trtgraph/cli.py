@@ -119,7 +119,9 @@ def cmd_convert(args) -> int:
         print(f"building engine ({conv.num_layers} layers, {args.precision})...", file=sys.stderr)
     engine = conv.build()
     out = Path(args.output or (args.model.split(":")[-1].replace("/", "_") + f".{args.precision}.engine"))
-    out.write_bytes(engine)
+    from .serialization import save_engine
+
+    save_engine(conv, out)  # the plan and its JSON sidecar (names, shapes, versions, hashes)
     rows = [
         ("model", args.model),
         ("inputs", ", ".join(f"{n} {tuple(x.shape)}" for n, x in zip(conv.input_names, inputs))),
@@ -192,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("ops", help="list the aten ops a model uses and whether each has a handler")
     common(o)
     o.set_defaults(fn=cmd_ops)
+
+    from .serialization import add_info_parser
+
+    add_info_parser(sub)
     return p
 
 

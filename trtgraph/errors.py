@@ -51,3 +51,54 @@ class BuildError(TrtGraphError):
 
 class EvaluationError(TrtGraphError):
     """The reference evaluator could not evaluate a layer, or its result disagrees with TensorRT's inferred shape/dtype."""
+
+
+# --------------------------------------------------------------------------- saved engines and the runtime
+# (trtgraph/serialization.py, trtgraph/runtime.py, trtgraph/cache.py)
+
+class EngineLoadError(TrtGraphError):
+    """A saved engine (file + sidecar, or a TRTModule state_dict) cannot be used."""
+
+
+class EngineFormatError(EngineLoadError):
+    """Not a usable trtgraph engine: truncated, malformed or foreign file, or missing/unreadable sidecar."""
+
+
+class EngineIntegrityError(EngineLoadError):
+    """The engine bytes do not match the SHA-256 recorded in their metadata (corrupted or swapped file)."""
+
+
+class EngineVersionError(EngineLoadError):
+    """The engine was built by another TensorRT flavour/version, or written by a newer trtgraph format."""
+
+
+class GpuUnavailableError(TrtGraphError):
+    """No usable GPU: CUDA is unavailable, or TensorRT cannot deserialize the engine on this GPU (diagnostics in the message)."""
+
+
+class EngineExecutionError(TrtGraphError):
+    """TensorRT refused to run the engine (set_input_shape / set_tensor_address / execute_async_v3 failed)."""
+
+
+class EngineInputError(InputError):
+    """An input given to a TRTModule does not fit the engine; ``input_name`` names it (None for the count)."""
+
+    def __init__(self, message: str, input_name=None):
+        super().__init__(message)
+        self.input_name = input_name
+
+
+class InputCountError(EngineInputError):
+    """A TRTModule got a different number of inputs than the engine takes."""
+
+
+class InputShapeError(EngineInputError):
+    """An input's shape is outside the engine's optimization profile (or differs from its static shape)."""
+
+
+class InputDtypeError(EngineInputError):
+    """An input's dtype differs from the engine's input dtype."""
+
+
+class InputDeviceError(EngineInputError):
+    """An input is not a CUDA tensor on the engine's device."""

@@ -108,8 +108,10 @@ def run_layer(layer, type_name: str, values: dict, check: bool) -> None:
 def evaluate(network, inputs: dict, all_tensors: bool = False, check: bool = True) -> dict:
     """Evaluate ``network`` on ``inputs`` (network input name -> tensor).
 
-    Returns the network outputs by name, or with ``all_tensors`` every tensor's value by name.
-    With ``check``, each layer's outputs are compared with TensorRT's inferred shape and dtype.
+    Inputs are cast to the network input's dtype; a missing, unknown or wrongly shaped input
+    raises EvaluationError. Returns the network outputs by name, or with ``all_tensors`` every
+    tensor's value by name (inputs included). With ``check``, each layer's outputs are compared
+    with the shape (dims TensorRT left at -1 skipped) and dtype TensorRT inferred for them.
     """
     from . import control  # noqa: PLC0415 - loops/conditionals need the whole layer list
 

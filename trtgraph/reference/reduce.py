@@ -1,15 +1,29 @@
 """REDUCE, TOPK and CUMULATIVE."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import EvaluationError
 from ._core import as_compute, attr, bitmask_axes, enum_name, layer_impl, normalize_axis, out_dtype, scalar
 
 
+def _empty_extreme(op, x, axes, keep):
+    """MAX / MIN over an empty set: the reduction's identity (-inf / +inf, or the int limits)."""
+    shape = [1 if i in axes else d for i, d in enumerate(x.shape)]
+    if not keep:
+        shape = [d for i, d in enumerate(x.shape) if i not in axes]
+    info = torch.finfo(x.dtype) if x.dtype.is_floating_point else torch.iinfo(x.dtype)
+    low, high = (-math.inf, math.inf) if x.dtype.is_floating_point else (info.min, info.max)
+    return torch.full(shape, low if op == "MAX" else high, dtype=x.dtype)
+
+
 def _reduce(op, x, axes, keep):
     if not axes:
         return x
+    if op in ("MAX", "MIN") and any(x.shape[a] == 0 for a in axes):
+        return _empty_extreme(op, x, axes, keep)
     if op == "SUM":
         return torch.sum(x, dim=axes, keepdim=keep)
     if op == "AVG":

@@ -35,9 +35,10 @@ def _source_coords(out_len, in_len, scale, transform, selector):
     x = torch.arange(out_len, dtype=torch.float64)
     if out_len == 1 and selector == "UPPER":
         return torch.zeros(1, dtype=torch.float64)
-    ratio = (1.0 / scale) if scale else in_len / out_len
+    resized = in_len * scale if scale else out_len  # with scales: the unfloored length
     if transform == "ALIGN_CORNERS":
-        return x * ((in_len - 1) / (out_len - 1)) if out_len > 1 else torch.zeros_like(x)
+        return x * ((in_len - 1) / (resized - 1)) if resized != 1 else torch.zeros_like(x)
+    ratio = in_len / resized
     if transform == "ASYMMETRIC":
         return x * ratio
     if transform == "HALF_PIXEL":
@@ -106,8 +107,11 @@ def _interpolate_axis(x, axis, taps):
 
 @layer_impl("RESIZE")
 def resize(layer, inputs):
-    """Coordinates use 1/scale when scales are given and in/out lengths otherwise (the
-    difference shows when in*scale is not an integer)."""
+    """With scales, the coordinate formulas use the unfloored resized length in * scale
+    (so 1 / scale for HALF_PIXEL and ASYMMETRIC), with an output shape the in/out lengths; the
+    two differ when in * scale is not an integer. TensorRT's operator page writes the formulas
+    with lengths only; the scales reading is inferred from NVIDIA's ONNX parser, which maps ONNX
+    Resize scales (defined this way) straight onto IResizeLayer.scales."""
     x = inputs[0]
     out_shape, scales = _out_size_and_scales(layer, inputs, x)
     mode = enum_name(attr(layer, "resize_mode", "NEAREST"))
