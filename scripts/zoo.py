@@ -98,7 +98,7 @@ def write_doc(rows: list[dict], path: Path, header: str):
                 f"{'' if r.get('verified') else ' (FAIL)'} | {r['max_rel16']:.1e} | {r['convert_s']:.1f} | "
                 f"{r['build_s']:.1f} | {r['engine_mb']:.1f} | {r['layers']} |")
         else:
-            conv = "no" if r.get("stage") in ("build model", "convert") else "yes"
+            conv = {"build model": "no", "convert": "no", "process": "?"}.get(r.get("stage"), "yes")
             lines.append(f"| {r['name']} | {_cell(r.get('params_m'), '.1f')} | {conv} | failed at {r['stage']} | | | "
                          f"{_cell(r.get('convert_s'), '.1f')} | | | {r.get('layers', '')} |")
     failures = [r for r in rows if not r.get("ok") or not r.get("verified")]
@@ -127,7 +127,8 @@ def main():
 
     from zoo_models import all_models
 
-    names = [m.name for m in all_models(args.transformer_size)]
+    families = {m.name: m.family for m in all_models(args.transformer_size)}
+    names = list(families)
     if args.list:
         print("\n".join(names))
         return 0
@@ -152,6 +153,7 @@ def main():
                        "error": f"exit code {proc.returncode}: {tail}"[:600]}
         except subprocess.TimeoutExpired:
             row = {"name": name, "family": "?", "ok": False, "stage": "process", "error": f"timeout {args.timeout}s"}
+        row["family"] = families[name]
         rows.append(row)
         status = "ok" if row.get("ok") and row.get("verified") else f"FAIL ({row.get('stage', 'verify')})"
         print(f"[{i + 1}/{len(names)}] {name:<36} {status:<22} {time.perf_counter() - t0:6.1f}s", flush=True)
