@@ -198,7 +198,8 @@ case("slice_assignment", Fn(_slice_assign), [r(2, 6)], ["aten::copy", "aten::fil
                                                           "aten::mul", "aten::new_zeros"])
 
 # --- misc
-case("dropout_identity", nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Dropout2d(0.1), nn.AlphaDropout(0.2),
+case("dropout_identity", nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Dropout(0.3, inplace=True),
+                                       nn.Dropout2d(0.1), nn.AlphaDropout(0.2),
                                        nn.FeatureAlphaDropout(0.2)), [r(2, 4)],
      ["aten::dropout", "aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout"])
 case("to_type_as", Fn(lambda m, x: (x > 0).to(x.dtype) + (x > 0.5).type_as(x) + x.detach().clone()), [r(3, 4)],

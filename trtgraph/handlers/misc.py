@@ -4,13 +4,13 @@ from __future__ import annotations
 from ..registry import register_node_handler
 
 
-@register_node_handler("aten::dropout(Tensor input, float p, bool train) -> Tensor")
-def dropout(ctx, input, p, train):
-    return input
+def _identity_dropout(ctx, p, train, input=None, self=None):
+    """Inference: dropout is the identity. The in-place schemas name the tensor ``self``."""
+    return input if input is not None else self
 
 
-for _key in ("aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout"):
-    register_node_handler(_key)(lambda ctx, input, p, train: input)
+for _key in ("aten::dropout", "aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout"):
+    register_node_handler(_key)(_identity_dropout)
 
 
 @register_node_handler("aten::contiguous(Tensor(a) self, *, MemoryFormat memory_format=contiguous_format) -> Tensor(a)")
