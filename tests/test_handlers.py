@@ -248,3 +248,12 @@ def test_reduced_precision_small_cnn(precision, rtol):
     want = dt.to_trt(dt.PRECISIONS[precision])
     kinds = [conv.network.get_layer(i) for i in range(conv.network.num_layers)]
     assert any(layer.get_output(0).dtype == want for layer in kinds)
+
+
+def test_fp16_clamp_keeps_tiny_positive_bound():
+    """F.normalize clamps the norm at 1e-12, which rounds to 0 in fp16: a zero row must give 0, not NaN."""
+    x = r(3, 8)
+    x[1] = 0
+    conv = check_module(Fn(lambda m, x: F.normalize(x, dim=-1)), [x], rtol=2e-2, atol=2e-3, precision="fp16",
+                        debug=False)
+    assert not torch.isnan(conv.evaluate(x)[0]).any()

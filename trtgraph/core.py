@@ -216,8 +216,11 @@ class _Walker:
             kind = node.kind()
             ins = list(node.inputs())
             dep = any(v in tainted for v in ins)
-            if kind in _SHAPE_OPS:
+            if kind in _SIZE_OPS:
                 dep = False
+            elif kind in _CREATION_OPS:
+                # only the shape of `self` is used; a fill value computed from the inputs is data
+                dep = any(v in tainted for v in ins[1:])
             if kind in _VIEW_OPS and ins:
                 base_of[node.output()] = ins[0]
             if dep:
@@ -276,6 +279,8 @@ class _Walker:
                 return [self._static_value(i, tainted) for i in producer.inputs()]
             if kind == "prim::Param":
                 return self.trace
+        if kind == "prim::ListConstruct":
+            return [self._static_value(i, tainted) for i in producer.inputs()]
         tt = frontend.traced_type(v)
         return Traced(tt.shape, tt.dtype, v in tainted) if tt else Traced(None, None, v in tainted)
 

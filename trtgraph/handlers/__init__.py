@@ -11,5 +11,11 @@
 | ``reduce`` | mean, sum, amax/amin, softmax, log_softmax |
 | ``shape`` | view/reshape/flatten, permute/transpose, (un)squeeze, cat/stack, slice/select, size |
 | ``misc`` | dropout (identity), contiguous, detach, to/type casts |
+| ``resize`` | upsample_nearest/nearest_exact/linear/bilinear/bicubic/trilinear (IResizeLayer) |
+| ``index`` | embedding, gather, index, index_select, take_along_dim, pad (all modes), flip, roll, pixel_(un)shuffle, swapaxes/movedim |
+| ``math`` | cumsum, topk, sort, argmax/argmin, max/min, remainder/fmod, einsum, norms, var/std(_mean), diff |
+| ``attention`` | scaled_dot_product_attention, _native_multi_head_attention |
+| ``creation`` | full/full_like/new_full with a fill value from the inputs, ScalarImplicit |
 """
 from . import activation, conv, elementwise, linear, misc, norm, pooling, reduce, shape  # noqa: F401
+from . import attention, creation, index, math, resize  # noqa: F401

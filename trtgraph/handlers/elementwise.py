@@ -118,10 +118,19 @@ def square(ctx, self):
     return ctx.elementwise(self, self, "PROD")
 
 
+def _bound(value, dtype):
+    """A clamp bound in ``dtype``; a nonzero bound that would round to 0 (1e-12 in fp16) keeps its sign."""
+    if isinstance(value, (int, float)) and dtype.is_floating_point and value != 0:
+        if torch.tensor(value, dtype=dtype).item() == 0:
+            return torch.finfo(dtype).tiny * (1 if value > 0 else -1)
+    return value
+
+
 @register_node_handler("aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor")
 def clamp(ctx, self, min=None, max=None):
     y = self
     dtype = ctx.dtype(self)
+    min, max = _bound(min, dtype), _bound(max, dtype)
     if min is not None:
         y = ctx.elementwise(y, min, "MAX", dtype=dtype)
     if max is not None:
