@@ -321,11 +321,9 @@ def pixel_unshuffle(ctx, self, downscale_factor):
 # ---------------------------------------------------------------------------- axis moves
 
 def _swap(ctx, x, a, b):
-    rank = ctx.rank(x)
-    perm = list(range(rank))
-    a, b = ctx.axis(a, rank), ctx.axis(b, rank)
-    perm[a], perm[b] = perm[b], perm[a]
-    return ctx.permute(x, perm)
+    from .shape import transpose
+
+    return transpose(ctx, x, a, b)
 
 
 @register_node_handler("aten::swapaxes(Tensor(a) self, int axis0, int axis1) -> Tensor(a)")
