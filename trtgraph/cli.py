@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .serialization import add_info_parser
 
     add_info_parser(sub)
+    from .bench import add_bench_parser
+
+    add_bench_parser(sub)
     return p
 
 
