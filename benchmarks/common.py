@@ -204,16 +204,21 @@ def _seeded():
     return torch.Generator().manual_seed(1)
 
 
-def _randomize_bn(model):
-    import torch
+def _zoo():
+    """scripts/zoo_models.py: the one place models are built with random weights."""
+    import sys
+    from pathlib import Path
 
-    g = torch.Generator().manual_seed(7)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 0.5 + 0.75)
-    return model
+    scripts = str(Path(__file__).resolve().parent.parent / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    import zoo_models
+
+    return zoo_models
+
+
+def _randomize_bn(model):
+    return _zoo()._randomize_bn(model)
 
 
 def _torchvision(name, size=224):
@@ -228,19 +233,7 @@ def _torchvision(name, size=224):
 
 
 def _last_hidden_module():
-    import torch
-
-    class LastHidden(torch.nn.Module):
-        """A transformers model returning its last hidden state as a plain tensor."""
-
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, x):
-            out = self.model(x)
-            return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    return LastHidden
+    return _zoo()._LastHidden
 
 
 def _bert(layers=12, hidden=768, heads=12, seq=128):
