@@ -88,6 +88,7 @@ class Conversion:
         config = self.builder.create_builder_config()
         if workspace is not None:
             config.set_memory_pool_limit(backend.trt().MemoryPoolType.WORKSPACE, int(workspace))
+        self.graph.add_profile(self.builder, config)
         log = backend.logger()
         log.clear()
         t0 = time.perf_counter()
@@ -114,8 +115,18 @@ class Conversion:
         for name, x in zip(self.input_names, inputs):
             if not isinstance(x, torch.Tensor):
                 raise InputError(f"input {name!r} is a {type(x).__name__}, expected a torch.Tensor")
+            if name in self.profiles:
+                lo, _, hi = self.profiles[name]
+                if x.dim() != len(lo) or any(not a <= d <= b for a, d, b in zip(lo, x.shape, hi)):
+                    raise InputError(f"input {name!r} has shape {tuple(x.shape)}, outside the optimization "
+                                     f"profile {tuple(lo)}..{tuple(hi)}")
             feed[name] = x.detach().cpu()
         return feed
+
+    @property
+    def profiles(self) -> dict:
+        """{input name: (min shape, opt shape, max shape)} of the dynamic inputs."""
+        return self.graph.profile_shapes
 
     def evaluate(self, *inputs) -> list[torch.Tensor]:
         """The network's outputs computed by the reference evaluator (CPU, torch)."""
@@ -148,11 +159,14 @@ class Conversion:
 
 def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
-            verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> Conversion:
+            verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
+            dynamic_shapes: Optional[dict] = None) -> Conversion:
     """Convert ``model`` (traced on ``inputs``) into a strongly typed TensorRT network.
 
     ``precision``: "fp32", "fp16" or "bf16" -- float layers compute in that dtype (casts after
     the inputs and before the outputs; inputs and outputs stay float32).
+    ``dynamic_shapes``: ``{"input_name": {dim: (min, opt, max)}}`` -- those dims are dynamic in the
+    network and the engine is built with that optimization profile; ``inputs`` must lie inside it.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -167,7 +181,8 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
     builder, network = backend.create_builder_and_network()
     with trt_network(network):
         _, graph = torch2trt(model, list(inputs), input_names=names, verbose=verbose,
-                             param_exclude=param_exclude, precision=precision, progress=progress)
+                             param_exclude=param_exclude, precision=precision, progress=progress,
+                             dynamic_shapes=dynamic_shapes)
         outs = graph.get_resolved_outputs()
         onames = list(output_names) if output_names else [f"output_{i}" for i in range(len(outs))]
         if len(onames) != len(outs):

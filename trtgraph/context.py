@@ -36,6 +36,16 @@ class ConversionContext:
         self.node = None  # the jit node being converted (set by the walker)
         self.node_info = ""  # its description for error messages
         self.expected = []  # TracedType of each output of the node
+        self.expected_dynamic = []  # per output, the axes that follow dynamic input sizes
+
+    def static_output_dim(self, axis: int, output: int = 0):
+        """The traced size of an output dim that does not follow any dynamic input size, else None."""
+        tt = self.expected[output] if output < len(self.expected) else None
+        if tt is None or tt.shape is None:
+            return None
+        dyn = self.expected_dynamic[output] if output < len(self.expected_dynamic) else frozenset()
+        axis = self.axis(axis, len(tt.shape))
+        return None if axis in dyn else int(tt.shape[axis])
 
     # ------------------------------------------------------------------ predicates, errors
     def is_tensor(self, x) -> bool:
@@ -134,9 +144,84 @@ class ConversionContext:
             raise HandlerError(f"dimension {dim} is out of range for a tensor of rank {rank}")
         return d
 
-    def reshape(self, x, shape: Sequence[int]):
+    # dynamic dimensions: a dim is an int when static, a 0-d int64 network tensor when dynamic
+    def is_dynamic(self, x) -> bool:
+        return self.is_tensor(x) and any(d < 0 for d in self.shape(x))
+
+    def dim_size(self, x, axis: int):
+        """Size of ``axis``: a Python int when static, else a 0-d int64 tensor read from the shape."""
+        x = self.as_tensor(x)
+        shape = self.shape(x)
+        axis = self.axis(axis, len(shape))
+        if shape[axis] >= 0:
+            return int(shape[axis])
+        full = self.network.add_shape(x).get_output(0)
+        if to_torch(full.dtype) != torch.int64:
+            full = self.cast(full, torch.int64)
+        index = self.constant(torch.tensor(axis, dtype=torch.int32))
+        return self.network.add_gather(full, index, 0).get_output(0)
+
+    def dims(self, x) -> list:
+        """Every dim of ``x``: ints, with 0-d int64 tensors for the dynamic ones."""
+        return [self.dim_size(x, i) if d < 0 else int(d) for i, d in enumerate(self.shape(x))]
+
+    _INT_OPS = {"add": (lambda a, b: a + b, "SUM"), "sub": (lambda a, b: a - b, "SUB"),
+                "mul": (lambda a, b: a * b, "PROD"), "floordiv": (lambda a, b: a // b, "FLOOR_DIV"),
+                "min": (min, "MIN"), "max": (max, "MAX")}
+
+    def int_op(self, a, b, op: str):
+        """Integer arithmetic on sizes: Python ints fold, a dynamic size gives a 0-d int64 tensor."""
+        fn, trt_op = self._INT_OPS[op]
+        if not self.is_tensor(a) and not self.is_tensor(b):
+            return fn(int(a), int(b))
+        a, b = (self.cast(v, torch.int64) if self.is_tensor(v) else self.constant(torch.tensor(int(v))) for v in (a, b))
+        return self.elementwise(a, b, trt_op, dtype=torch.int64)
+
+    def require_static(self, x, arg: str, axes=None, why: str = ""):
+        """Raise DynamicShapeError naming the node and argument if any of ``axes`` of ``x`` is dynamic."""
+        from .errors import DynamicShapeError
+
+        shape = self.shape(x)
+        axes = range(len(shape)) if axes is None else [self.axis(a, len(shape)) for a in axes]
+        bad = [a for a in axes if shape[a] < 0]
+        if bad:
+            raise DynamicShapeError(f"argument '{arg}' of {self.node_info}: dimension(s) {bad} of shape {shape} are "
+                                    f"dynamic, and this op needs them static{' (' + why + ')' if why else ''}; "
+                                    "make them static in dynamic_shapes")
+        return shape
+
+    def shape_tensor(self, dims: Sequence) -> object:
+        """A 1-d int64 shape tensor from ints and 0-d/1-element int tensors."""
+        parts, run = [], []
+        for d in dims:
+            if self.is_tensor(d):
+                if run:
+                    parts.append(self.constant(torch.tensor(run, dtype=torch.int64)))
+                    run = []
+                d = self.cast(d, torch.int64)
+                if self.rank(d) != 1:
+                    layer = self.network.add_shuffle(d)
+                    layer.reshape_dims = (1,)
+                    d = layer.get_output(0)
+                parts.append(d)
+            else:
+                run.append(int(d))
+        if run or not parts:
+            parts.append(self.constant(torch.tensor(run, dtype=torch.int64)))
+        if len(parts) == 1:
+            return parts[0]
+        layer = self.network.add_concatenation(parts)
+        layer.axis = 0
+        return layer.get_output(0)
+
+    def reshape(self, x, shape: Sequence):
+        """Reshape with torch's meaning of ``shape`` (one -1 inferred); entries may be dynamic sizes."""
         layer = self.network.add_shuffle(self.as_tensor(x))
-        layer.reshape_dims = tuple(int(s) for s in shape)
+        layer.zero_is_placeholder = False  # torch never copies a dim for 0
+        if any(self.is_tensor(s) for s in shape):
+            layer.set_input(1, self.shape_tensor(shape))
+        else:
+            layer.reshape_dims = tuple(int(s) for s in shape)
         return layer.get_output(0)
 
     def permute(self, x, perm: Sequence[int]):
@@ -148,7 +233,7 @@ class ConversionContext:
         shape = self.shape(x)
         if len(shape) >= rank:
             return x
-        return self.reshape(x, (1,) * (rank - len(shape)) + shape)
+        return self.reshape(x, [1] * (rank - len(shape)) + self.dims(x))
 
     def cast(self, x, dtype: torch.dtype):
         x = self.as_tensor(x)
@@ -214,8 +299,14 @@ class ConversionContext:
         layer.axis = self.axis(dim, self.rank(tensors[0]))
         return layer.get_output(0)
 
-    def slice(self, x, start: Sequence[int], size: Sequence[int], stride: Sequence[int]):
-        layer = self.network.add_slice(self.as_tensor(x), tuple(start), tuple(size), tuple(stride))
+    def slice(self, x, start: Sequence, size: Sequence, stride: Sequence):
+        """A slice; any of ``start``/``size``/``stride`` may hold dynamic sizes (0-d int tensors)."""
+        static = [all(not self.is_tensor(v) for v in seq) for seq in (start, size, stride)]
+        layer = self.network.add_slice(self.as_tensor(x), *(tuple(int(v) for v in seq) if ok else (0,) * len(seq)
+                                                           for seq, ok in zip((start, size, stride), static)))
+        for k, (seq, ok) in enumerate(zip((start, size, stride), static)):
+            if not ok:
+                layer.set_input(k + 1, self.shape_tensor(seq))
         return layer.get_output(0)
 
     def matmul(self, a, b):

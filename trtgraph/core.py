@@ -29,6 +29,9 @@ from .context import ConversionContext
 from .dtypes import to_torch, to_trt
 from .errors import (HandlerError, InputError, ParameterError, ShapeMismatchError, TraceError,
                      TrtGraphError, UnsupportedOpsError)
+from .dynamic import (ShapeFacts, baked_message, compare_traces, describe_shape, network_shape, parse_ranges,
+                      profile_shapes, second_examples)
+from .errors import DynamicShapeError
 from .registry import Traced, lookup
 
 _state = threading.local()
@@ -149,6 +152,7 @@ class Graph:
         self.debug = debug
         self.float_dtype = float_dtype
         self.example_inputs: list = []
+        self.profile_shapes: dict = {}  # input name -> (min, opt, max) shapes
 
     def get_resolved_outputs(self) -> list:
         """The network tensors of the model's outputs, flattened in order."""
@@ -170,6 +174,16 @@ class Graph:
             marked.append(t)
         return marked
 
+    def add_profile(self, builder, config):
+        """Add the optimization profile of the dynamic inputs (if any) to a builder config."""
+        if not self.profile_shapes:
+            return None
+        profile = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in self.profile_shapes.items():
+            profile.set_shape(name, lo, opt, hi)
+        config.add_optimization_profile(profile)
+        return profile
+
     @property
     def layer_count(self) -> int:
         return self.network.num_layers
@@ -190,7 +204,7 @@ def _flatten(value) -> list:
 
 class _Walker:
     def __init__(self, state: _NetworkState, trace, torch_graph, verbose: bool, param_exclude: Optional[str],
-                 float_dtype: torch.dtype, progress: Optional[Callable] = None):
+                 float_dtype: torch.dtype, progress: Optional[Callable] = None, facts: Optional[ShapeFacts] = None):
         self.state = state
         self.network = state.network
         self.trace = trace
@@ -204,6 +218,8 @@ class _Walker:
         self.view_of: dict = {}  # jit value -> (base value, view node) for views of network tensors
         self.param_storages: set = set()
         self.progress = progress
+        self.facts = facts if facts is not None else ShapeFacts()
+        self.sized: set = set()  # values computed only from dynamic input sizes
 
     # ----------------------------------------------------------- up-front analysis
     def analyse(self):
@@ -212,15 +228,28 @@ class _Walker:
         problems = []
         seen = set()
         base_of = {}
+        facts = self.facts
+        sized = self.sized
         for node in self.g.nodes():
             kind = node.kind()
             ins = list(node.inputs())
+            baked = [v for v in ins if v in facts.baked]
+            if baked and kind in ("prim::ListConstruct", "prim::TupleConstruct", "prim::NumToTensor"):
+                facts.baked[node.output()] = facts.baked[baked[0]]  # reported where an aten op uses it
+            elif baked:
+                problems.append(baked_message(frontend.describe(node), baked[0], facts.baked[baked[0]]))
             dep = any(v in tainted for v in ins)
             if kind in _SIZE_OPS:
-                dep = False
+                # a size is computed in the network only where the dimension is dynamic
+                dep = self._reads_dynamic_size(node, ins)
+                if dep:
+                    sized.update(node.outputs())
             elif kind in _CREATION_OPS:
                 # only the shape of `self` is used; a fill value computed from the inputs is data
-                dep = any(v in tainted for v in ins[1:])
+                dep = any(v in tainted for v in ins[1:]) or bool(ins and facts.axes(ins[0]))
+            elif dep and all(v in sized for v in ins if v in tainted) and \
+                    not any(frontend.traced_type(o) and frontend.traced_type(o).shape for o in node.outputs()):
+                sized.update(node.outputs())  # arithmetic on sizes (ints and 0-d tensors) stays a size
             if kind in _VIEW_OPS and ins:
                 base_of[node.output()] = ins[0]
             if dep:
@@ -282,7 +311,28 @@ class _Walker:
         if kind == "prim::ListConstruct":
             return [self._static_value(i, tainted) for i in producer.inputs()]
         tt = frontend.traced_type(v)
-        return Traced(tt.shape, tt.dtype, v in tainted) if tt else Traced(None, None, v in tainted)
+        size = v in self.sized
+        return Traced(tt.shape, tt.dtype, v in tainted, size) if tt else Traced(None, None, v in tainted, size)
+
+    def _reads_dynamic_size(self, node, ins) -> bool:
+        """aten::size/numel/len of a value with dynamic axes, at a dynamic axis."""
+        if not ins:
+            return False
+        axes = self.facts.axes(ins[0])
+        if not axes:
+            return False
+        kind = node.kind()
+        if kind == "aten::size" and len(ins) > 1:
+            dim = self._static_value(ins[1], set())
+            tt = frontend.traced_type(ins[0])
+            if isinstance(dim, int) and tt is not None and tt.shape is not None:
+                return dim % len(tt.shape) in axes
+            return True
+        if kind == "aten::dim":
+            return False
+        if kind == "aten::len":
+            return 0 in axes
+        return True
 
     # ----------------------------------------------------------- walking
     def run(self, inputs: list) -> tuple[list, list]:
@@ -335,9 +385,9 @@ class _Walker:
         if not folded and ins:
             if is_inplace(kind):
                 self._write_back(ins[0], results[0], desc)
-        layers = self._name_new_layers(before, node)
         if not folded:
             self._check(node, outs, results, desc)
+        layers = self._name_new_layers(before, node)
         if self.verbose:
             print(f"[trtgraph] {index:5d} {kind:<28} {frontend.scope_of(node) or '-':<30} "
                   f"{'folded' if folded else str(len(layers)) + ' layer(s)'}"
@@ -369,6 +419,7 @@ class _Walker:
         self.ctx.node = node
         self.ctx.node_info = desc
         self.ctx.expected = [frontend.traced_type(v) for v in node.outputs()]
+        self.ctx.expected_dynamic = [self.facts.axes(v) for v in node.outputs()]
         try:
             return entry.fn(self.ctx, **args)
         except TrtGraphError:
@@ -418,16 +469,42 @@ class _Walker:
         return names
 
     def _check(self, node, outs, results, desc):
+        """Compare each output with the trace: static dims equal, dynamic dims left -1 (a fixed
+        size where the traces differ is a size baked into the network). A dim TensorRT lost track
+        of (-1) that is the same in both traces is pinned with a reshape, so later handlers see it."""
         for k, (v, r) in enumerate(zip(outs, results)):
             tt = frontend.traced_type(v)
             if tt is None or not is_trt_tensor(r):
                 continue
-            got_shape = tuple(r.shape)
+            try:
+                got_shape = tuple(r.shape)
+            except RuntimeError as exc:  # TensorRT's shape inference failed on what the handler built
+                raise HandlerError(f"{desc}: TensorRT cannot infer the shape of output {k} ({exc}); "
+                                   + ("the handler may not support dynamic dimensions here"
+                                      if self.facts.dynamic else "the handler built an invalid layer")) from exc
             got_dtype = to_torch(r.dtype)
             want_dtype = self.ctx.logical_dtype(tt.dtype) if tt.dtype is not None else None
+            axes = self.facts.axes(v)
             if tt.shape is not None and got_shape != tt.shape:
-                raise ShapeMismatchError(f"{desc}: output {k} has TensorRT shape {got_shape}, "
-                                         f"the trace recorded {tt.shape}")
+                if len(got_shape) != len(tt.shape):
+                    raise ShapeMismatchError(f"{desc}: output {k} has TensorRT shape {got_shape}, "
+                                             f"the trace recorded {tt.shape}")
+                for i, (g, t) in enumerate(zip(got_shape, tt.shape)):
+                    if i in axes and g >= 0:
+                        other = self.facts.second_shapes[v][i]
+                        raise DynamicShapeError(
+                            f"{desc}: output {k} dimension {i} is fixed at {g} in the network, but it follows a "
+                            f"dynamic input size (the traces give {t} and {other}): the trace baked a size "
+                            "into this op's arguments; compute it from tensor.size() in forward, or make the "
+                            "dimension static")
+                    if i not in axes and g >= 0 and g != t:
+                        raise ShapeMismatchError(f"{desc}: output {k} has TensorRT shape {got_shape}, "
+                                                 f"the trace recorded {describe_shape(tt.shape, axes)}")
+                if any(g < 0 and i not in axes for i, (g, t) in enumerate(zip(got_shape, tt.shape))):
+                    dims = self.ctx.dims(r)
+                    pinned = [t if i not in axes else d for i, (t, d) in enumerate(zip(tt.shape, dims))]
+                    results[k] = self.ctx.reshape(r, pinned)
+                    self.env[v] = results[k]
             if want_dtype is not None and got_dtype != want_dtype:
                 raise ShapeMismatchError(f"{desc}: output {k} has TensorRT dtype {got_dtype}, "
                                          f"the trace recorded {tt.dtype} (expected {want_dtype} in this network)")
@@ -454,12 +531,13 @@ class _Walker:
 
 
 def _stand_in(x, jit_value, zeros: bool):
-    """A torch tensor standing in for a network tensor in a shape-only op: meta, or zeros."""
+    """A torch tensor standing in for a network tensor in a shape-only op: meta, or zeros.
+    Its shape is the traced one (the network's may have -1 in dynamic dims this op does not read)."""
     if not is_trt_tensor(x):
         return x
     tt = frontend.traced_type(jit_value)
     dtype = tt.dtype if tt is not None and tt.dtype is not None else to_torch(x.dtype)
-    shape = tuple(x.shape)
+    shape = tuple(tt.shape) if tt is not None and tt.shape is not None else tuple(x.shape)
     return torch.zeros(shape, dtype=dtype) if zeros else torch.empty(shape, dtype=dtype, device="meta")
 
 
@@ -534,11 +612,18 @@ def _example_for(x, index: int) -> torch.Tensor:
 
 
 def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: bool = False,
-              param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None):
+              param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None,
+              dynamic_shapes: Optional[dict] = None):
     """Trace ``model`` and add its layers to the current network.
 
     ``inputs``: torch tensors (become network inputs named ``input_names``) or network tensors
     (chaining a second model onto a first). Returns ``(trace, graph)``.
+
+    ``dynamic_shapes``: ``{"input_name": {dim: (min, opt, max)}}``. Those dims are -1 in the
+    network; ``graph.profile_shapes`` holds the optimization profile to build with
+    (``graph.add_profile(builder, config)``). The model is traced a second time at another shape
+    to find what follows the dynamic sizes (see ``trtgraph.dynamic``). The torch debug network
+    ignores it (it evaluates at the example shapes).
     """
     from .dtypes import PRECISIONS
 
@@ -568,8 +653,22 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
         else:
             raise InputError(f"input {i} is a {type(x).__name__}; expected a torch.Tensor or a TensorRT tensor")
 
+    names = [input_names[i] if input_names else f"input_{i}" for i in range(len(inputs))]
+    ranges = {} if state.debug else parse_ranges(dynamic_shapes, names, examples)
+    for name in ranges:
+        if is_trt_tensor(inputs[names.index(name)]):
+            raise InputError(f"dynamic_shapes names input {name!r}, which is a TensorRT tensor: its "
+                             "dimensions come from the network it belongs to")
+    if ranges and isinstance(model, torch.jit.ScriptModule):
+        raise InputError("dynamic_shapes needs a traceable nn.Module (a ScriptModule records no shapes)")
+
     t0 = time.perf_counter()
     trace, torch_graph = frontend.trace_module(model, examples)
+    facts = ShapeFacts()
+    if ranges:
+        _, second_graph = frontend.trace_module(model, second_examples(ranges, names, examples))
+        size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
+        facts = compare_traces(torch_graph, second_graph, size_one)
     t_trace = time.perf_counter() - t0
 
     ctx = ConversionContext(state.network, float_dtype, state.keep)
@@ -578,8 +677,8 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
         if is_trt_tensor(x):
             net_inputs.append(x)
             continue
-        name = input_names[i] if input_names else f"input_{i}"
-        tensor = state.network.add_input(name, to_trt(x.dtype), tuple(x.shape))
+        name = names[i]
+        tensor = state.network.add_input(name, to_trt(x.dtype), network_shape(x, ranges.get(name, {})))
         if state.debug:
             state.network.set_example(name, examples[i])
         if x.dtype.is_floating_point and float_dtype != x.dtype:
@@ -589,7 +688,8 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     graph = Graph(state.network, torch_graph, net_inputs, state.keep, state.debug, float_dtype)
     graph.example_inputs = examples
     graph.trace = trace
-    walker = _Walker(state, trace, torch_graph, verbose, param_exclude, float_dtype, progress)
+    graph.profile_shapes = profile_shapes(ranges, names, examples)
+    walker = _Walker(state, trace, torch_graph, verbose, param_exclude, float_dtype, progress, facts)
     outputs, records = walker.run(net_inputs)
     graph.nodes = records
     flat = _flatten(outputs)

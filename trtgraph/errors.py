@@ -37,6 +37,11 @@ class ShapeMismatchError(HandlerError):
     """A handler produced a TensorRT tensor whose shape/dtype differs from what the trace recorded."""
 
 
+class DynamicShapeError(TrtGraphError):
+    """A dynamic dimension cannot be followed: a constant the trace baked in from a size,
+    shape-dependent control flow, or a handler that needs the dimension static."""
+
+
 class ParameterError(TrtGraphError):
     """A parameter is missing (e.g. excluded by param_exclude but still used)."""
 

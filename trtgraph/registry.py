@@ -92,6 +92,7 @@ class Traced:
     shape: Optional[tuple]
     dtype: object  # torch.dtype or None
     dynamic: bool = True  # computed from the model inputs (False: a constant known only at conversion)
+    size: bool = False  # computed only from dynamic input sizes (aten::size chains), not from data
 
     def __repr__(self):
         return f"Traced(shape={self.shape}, dtype={self.dtype})"

@@ -15,9 +15,10 @@
 | ``index`` | embedding, gather, index, index_select, take_along_dim, pad (all modes), flip, roll, pixel_(un)shuffle, swapaxes/movedim |
 | ``math`` | cumsum, topk, sort, argmax/argmin, max/min, remainder/fmod, einsum, norms, var/std(_mean), diff |
 | ``attention`` | scaled_dot_product_attention, _native_multi_head_attention |
+| ``sizes`` | size, numel, Int: sizes that follow dynamic input dimensions (shape tensors) |
 | ``creation`` | full/full_like/new_full with a fill value from the inputs, ScalarImplicit |
 | ``quant`` | fake_quantize_per_tensor/per_channel_affine, fused_moving_avg_obs_fake_quant, quantize_per_tensor/per_channel + dequantize (int8 Q/DQ layers); fp8/int8 Q/DQ helpers |
 """
 from . import activation, conv, elementwise, linear, misc, norm, pooling, reduce, shape  # noqa: F401
-from . import attention, creation, index, math, resize  # noqa: F401
+from . import attention, creation, index, math, resize, sizes  # noqa: F401
 from . import quant  # noqa: F401

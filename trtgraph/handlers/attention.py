@@ -43,14 +43,26 @@ def repeat_heads(ctx, x, groups, axis=-3):
     """``repeat_interleave(groups, dim=axis)``: [.., H, ..] -> [.., H * groups, ..] (stride-0 slice)."""
     if groups == 1:
         return x
-    shape = list(ctx.shape(x))
-    a = ctx.axis(axis, len(shape))
-    y = ctx.reshape(x, shape[:a + 1] + [1] + shape[a + 1:])
-    target = shape[:a + 1] + [groups] + shape[a + 1:]
+    dims = ctx.dims(x)
+    a = ctx.axis(axis, len(dims))
+    y = ctx.reshape(x, dims[:a + 1] + [1] + dims[a + 1:])
+    target = dims[:a + 1] + [groups] + dims[a + 1:]
     stride = [1] * len(target)
     stride[a + 1] = 0
-    y = ctx.network.add_slice(y, (0,) * len(target), tuple(target), tuple(stride)).get_output(0)
-    return ctx.reshape(y, shape[:a] + [shape[a] * groups] + shape[a + 1:])
+    y = ctx.slice(y, [0] * len(target), target, stride)
+    return ctx.reshape(y, dims[:a] + [ctx.int_op(dims[a], groups, "mul")] + dims[a + 1:])
+
+
+def _causal_keep(ctx, q, k):
+    """[L, S] bool, True where key j <= query i (torch's top-left aligned causal mask)."""
+    L, S = ctx.dim_size(q, -2), ctx.dim_size(k, -2)
+    if not ctx.is_tensor(L) and not ctx.is_tensor(S):
+        return torch.ones(L, S, dtype=torch.bool).tril()
+    from .creation import _arange
+
+    rows = ctx.reshape(_arange(ctx, 0, L, 1, torch.int64), [L, 1])
+    cols = ctx.reshape(_arange(ctx, 0, S, 1, torch.int64), [1, S])
+    return ctx.unary(ctx.elementwise(cols, rows, "GREATER", dtype=torch.int64), "NOT")
 
 
 @register_node_handler("aten::scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, "
@@ -60,8 +72,8 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
                                  scale=None, enable_gqa=False):
     dtype = ctx.result_dtype(query, key, value)
     q, k, v = (ctx.as_tensor(t, dtype) for t in (query, key, value))
-    E = ctx.shape(q)[-1]
-    L, S = ctx.shape(q)[-2], ctx.shape(k)[-2]
+    E = ctx.require_static(q, "query", [-1], "the head size sets the scale")[-1] if scale is None \
+        else ctx.shape(q)[-1]
     if enable_gqa and ctx.rank(q) >= 3:
         hq, hk = ctx.shape(q)[-3], ctx.shape(k)[-3]
         if hq != hk:
@@ -72,7 +84,7 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
     scores = _bmm(ctx, q, k, transpose_b=True)
     masked = False
     if is_causal:
-        keep = torch.ones(L, S, dtype=torch.bool).tril()
+        keep = _causal_keep(ctx, q, k)
         scores = ctx.select(keep, scores, _neg_inf(ctx, dtype), dtype=dtype)
         masked = True
     if attn_mask is not None:
@@ -111,13 +123,13 @@ def native_multi_head_attention(ctx, query, key, value, embed_dim, num_head, qkv
 
     if query is key and key is value and isinstance(qkv_weight, torch.Tensor):
         qkv = _linear(ctx, query, qkv_weight, qkv_bias)
-        shape = ctx.shape(qkv)
-        rank = len(shape)
+        dims = ctx.dims(qkv)
+        rank = len(dims)
         pieces = []
         for i in range(3):
             start = [0] * rank
             start[-1] = i * D
-            pieces.append(ctx.slice(qkv, start, list(shape[:-1]) + [D], [1] * rank))
+            pieces.append(ctx.slice(qkv, start, dims[:-1] + [D], [1] * rank))
         q, k, v = pieces
     else:
         q = _linear(ctx, query, part(0, qkv_weight), part(0, qkv_bias))
@@ -125,11 +137,11 @@ def native_multi_head_attention(ctx, query, key, value, embed_dim, num_head, qkv
         v = _linear(ctx, value, part(2, qkv_weight), part(2, qkv_bias))
 
     def heads(t):  # [B, T, D] -> [B, H, T, dh]
-        b, n = ctx.shape(t)[0], ctx.shape(t)[1]
-        return ctx.permute(ctx.reshape(t, (b, n, H, dh)), (0, 2, 1, 3))
+        b, n = ctx.dim_size(t, 0), ctx.dim_size(t, 1)
+        return ctx.permute(ctx.reshape(t, [b, n, H, dh]), (0, 2, 1, 3))
 
     q, k, v = heads(q), heads(k), heads(v)
-    B, L, S = ctx.shape(q)[0], ctx.shape(q)[2], ctx.shape(k)[2]
+    B, L, S = ctx.dim_size(q, 0), ctx.dim_size(q, 2), ctx.dim_size(k, 2)
     q = ctx.elementwise(q, 1.0 / math.sqrt(dh), "PROD")
     scores = _bmm(ctx, q, k, transpose_b=True)
     if mask is not None:
@@ -137,14 +149,14 @@ def native_multi_head_attention(ctx, query, key, value, embed_dim, num_head, qkv
         if not ctx.is_tensor(m) and not isinstance(m, torch.Tensor):
             m = ctx.as_tensor(m)
         if mask_type == 0:
-            m = ctx.reshape(m, (1, 1, L, S)) if ctx.is_tensor(m) else m.reshape(1, 1, L, S)
+            m = ctx.reshape(m, [1, 1, L, S]) if ctx.is_tensor(m) else m.reshape(1, 1, L, S)
         elif mask_type == 1:
-            m = ctx.reshape(m, (B, 1, 1, S)) if ctx.is_tensor(m) else m.reshape(B, 1, 1, S)
+            m = ctx.reshape(m, [B, 1, 1, S]) if ctx.is_tensor(m) else m.reshape(B, 1, 1, S)
         dtype = ctx.dtype(scores)
         scores = ctx.select(m, _neg_inf(ctx, dtype), scores, dtype=dtype)
     probs = softmax_layer(ctx, scores, -1)
     out = _bmm(ctx, probs, v)
-    out = ctx.reshape(ctx.permute(out, (0, 2, 1, 3)), (B, L, D))
+    out = ctx.reshape(ctx.permute(out, (0, 2, 1, 3)), [B, L, D])
     out = _linear(ctx, out, proj_weight, proj_bias)
     if not need_weights:
         return out, None

@@ -32,8 +32,8 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
         padding = padding * nd
     if nd == 1:
         # (N, C, L) -> (N, C, 1, L); kernel (O, I, K) -> (O, I, 1, K)
-        shape = ctx.shape(x)
-        x = ctx.reshape(x, shape[:2] + (1,) + shape[2:])
+        dims = ctx.dims(x)
+        x = ctx.reshape(x, dims[:2] + [1] + dims[2:])
         weight = weight.unsqueeze(2)
         stride, padding, dilation, output_padding = [1] + stride, [0] + padding, [1] + dilation, [0] + output_padding
     kernel_shape = tuple(weight.shape[2:])
@@ -56,8 +56,8 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
     layer.num_groups = int(groups)
     y = layer.get_output(0)
     if nd == 1:
-        shape = ctx.shape(y)
-        y = ctx.reshape(y, shape[:2] + shape[3:])
+        dims = ctx.dims(y)
+        y = ctx.reshape(y, dims[:2] + dims[3:])
     return y
 
 

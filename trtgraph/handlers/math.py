@@ -465,18 +465,13 @@ def diff(ctx, self, n=1, dim=-1, prepend=None, append=None):
     parts = [p for p in (prepend, x, append) if p is not None]
     if len(parts) > 1:
         x = ctx.concat([ctx.as_tensor(p, dtype) for p in parts], d)
+    from .shape import slice_
+
     for _ in range(int(n)):
-        shape = ctx.shape(x)
-        length = shape[d]
-        if length <= 1:
-            size = list(shape)
-            size[d] = 0
-            return ctx.slice(x, [0] * rank, size, [1] * rank)
-        size = list(shape)
-        size[d] = length - 1
-        hi_start = [0] * rank
-        hi_start[d] = 1
-        hi = ctx.slice(x, hi_start, size, [1] * rank)
-        lo = ctx.slice(x, [0] * rank, size, [1] * rank)
+        length = ctx.shape(x)[d]
+        if 0 <= length <= 1:
+            return slice_(ctx, x, d, 0, 0, 1)
+        hi = slice_(ctx, x, d, 1, None, 1)
+        lo = slice_(ctx, x, d, 0, -1, 1)
         x = ctx.elementwise(hi, lo, "XOR" if dtype == torch.bool else "SUB")
     return x

@@ -52,7 +52,9 @@ def _like(ctx, self, value):
     dtype = ctx.dtype(self)
     v = ctx.as_tensor(value if ctx.is_tensor(value) or isinstance(value, __import__("torch").Tensor)
                       else __import__("torch").tensor(value, dtype=dtype), dtype)
-    return expand(ctx, v, list(ctx.shape(self))) if ctx.shape(v) != ctx.shape(self) else ctx.identity(v)
+    if ctx.shape(v) == ctx.shape(self) and not ctx.is_dynamic(self):
+        return ctx.identity(v)
+    return expand(ctx, v, ctx.dims(self))
 
 
 @register_node_handler("aten::copy_(Tensor(a!) self, Tensor src, bool non_blocking=False) -> Tensor(a!)")

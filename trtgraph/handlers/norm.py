@@ -64,12 +64,13 @@ def group_norm(ctx, input, num_groups, weight, bias, eps, cudnn_enabled=True):
     shape = ctx.shape(x)
     rank = len(shape)
     # normalize over each group: (N, G, C/G * spatial) then affine per channel
-    grouped = ctx.reshape(x, (shape[0], num_groups, -1))
+    dims = ctx.dims(x)
+    grouped = ctx.reshape(x, [dims[0], num_groups, -1])
     mean = ctx.reduce(grouped, "AVG", [2], True)
     centered = ctx.elementwise(grouped, mean, "SUB")
     var = ctx.reduce(ctx.elementwise(centered, centered, "PROD"), "AVG", [2], True)
     denom = ctx.unary(ctx.elementwise(var, float(eps), "SUM"), "SQRT")
-    y = ctx.reshape(ctx.elementwise(centered, denom, "DIV"), shape)
+    y = ctx.reshape(ctx.elementwise(centered, denom, "DIV"), dims)
     return _affine(ctx, y, weight, bias, (1, -1) + (1,) * (rank - 2))
 
 

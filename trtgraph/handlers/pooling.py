@@ -39,9 +39,12 @@ def _pool(ctx, x, kind, kernel, stride, padding, dilation=None, ceil_mode=False,
     nd = len(kernel)
     dilation = dilation or [1] * nd
     if nd == 1:
-        x = ctx.reshape(x, shape[:-1] + (1, shape[-1]))
+        dims = ctx.dims(x)
+        x = ctx.reshape(x, dims[:-1] + [1, dims[-1]])
         kernel, stride, padding, dilation = [1] + kernel, [1] + stride, [0] + padding, [1] + dilation
     spatial = ctx.shape(x)[-len(kernel):]
+    if ceil_mode and any(L < 0 for L in spatial):
+        ctx.require_static(x, "self", range(-len(kernel), 0), "ceil_mode padding depends on the size")
     extra = _ceil_extra(spatial, kernel, stride, padding, dilation, ceil_mode)
     pool_type = T().PoolingType.MAX if kind == "max" else T().PoolingType.AVERAGE
     layer = ctx.network.add_pooling_nd(x, pool_type, tuple(kernel))
@@ -53,7 +56,8 @@ def _pool(ctx, x, kind, kernel, stride, padding, dilation=None, ceil_mode=False,
         layer.average_count_excludes_padding = not (count_include_pad and any(padding))
     y = layer.get_output(0)
     if nd == 1:
-        y = ctx.reshape(y, ctx.shape(y)[:-2] + ctx.shape(y)[-1:])
+        dims = ctx.dims(y)
+        y = ctx.reshape(y, dims[:-2] + dims[-1:])
     return y
 
 
@@ -110,6 +114,9 @@ def adaptive(ctx, x, output_size, kind):
     n = len(output_size)
     spatial = shape[-n:]
     out = [spatial[i] if o is None else o for i, o in enumerate(output_size)]
+    if all(o == 1 for o in out) and any(L < 0 for L in spatial):
+        return ctx.reduce(x, "AVG" if kind == "avg" else "MAX", list(range(len(shape) - n, len(shape))), True)
+    ctx.require_static(x, "self", range(len(shape) - n, len(shape)), "adaptive pooling windows depend on the size")
     if all(L % o == 0 for L, o in zip(spatial, out)) and n in (2, 3):
         kernel = [L // o for L, o in zip(spatial, out)]
         if all(o == 1 for o in out):
@@ -125,10 +132,9 @@ def adaptive(ctx, x, output_size, kind):
         pieces = []
         for j in range(o):
             start, end = (j * L) // o, -(-((j + 1) * L) // o)
-            cur = ctx.shape(x)
             begin = [0] * rank
             begin[axis] = start
-            size = list(cur)
+            size = ctx.dims(x)
             size[axis] = end - start
             piece = ctx.slice(x, begin, size, [1] * rank)
             pieces.append(ctx.reduce(piece, op, [axis], True))

@@ -102,13 +102,24 @@ def resize(ctx, x, out_shape, mode, align_corners=False, scales=None, nearest="f
     rank = len(in_shape)
     n = len(scales) if scales is not None else rank - 2
     scales = scales if scales is not None else [None] * n
-    kind, plan = _plan(in_shape, out_shape, scales, align_corners)
+    if any(d < 0 for d in in_shape[-n:]):
+        # dynamic spatial size: torch's scale factors apply at every size; a fixed output size stays fixed
+        if all(s is not None and s > 0 for s in scales):
+            kind, plan = "scales", [float(s) for s in scales]
+        else:
+            kind, plan = "shape", None
+    else:
+        kind, plan = _plan(in_shape, out_shape, scales, align_corners)
     if kind is None:
         raise ctx.error(plan)
     t = T()
     layer = ctx.network.add_resize(x)
     if kind == "shape":
-        layer.shape = tuple(int(d) for d in out_shape)
+        dims = ctx.dims(x)[:rank - n] + [int(d) for d in out_shape[-n:]]
+        if any(ctx.is_tensor(d) for d in dims):
+            layer.set_input(1, ctx.shape_tensor(dims))
+        else:
+            layer.shape = tuple(dims)
     else:
         layer.scales = [1.0] * (rank - n) + plan
     layer.resize_mode = getattr(t.InterpolationMode, mode)
