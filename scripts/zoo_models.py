@@ -37,6 +37,18 @@ def _randomize_bn(model):
     return model
 
 
+def _no_zero_layers(model):
+    """Give zero-initialized weights (torchvision's ViT heads) random values: a layer that outputs
+    zeros makes every comparison of the model's output pass trivially."""
+    g = _gen(11)
+    with torch.no_grad():
+        for m in model.modules():
+            w = getattr(m, "weight", None)
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and w is not None and not w.any():
+                w.copy_(torch.randn(w.shape, generator=g) * w.shape[1] ** -0.5)
+    return model
+
+
 def torchvision_classification() -> list[ZooModel]:
     import torchvision
 
@@ -47,7 +59,7 @@ def torchvision_classification() -> list[ZooModel]:
             kwargs = {"aux_logits": True, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
             model = torchvision.models.get_model(name, weights=None, **kwargs)
             size = (299, 299) if name == "inception_v3" else (224, 224)
-            return _randomize_bn(model).eval(), [_image(size)]
+            return _no_zero_layers(_randomize_bn(model)).eval(), [_image(size)]
         opts = {"param_exclude": ".*AuxLogits.*"} if name == "inception_v3" else {}
         out.append(ZooModel(name, "torchvision classification", build, opts))
     return out

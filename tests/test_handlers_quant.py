@@ -217,10 +217,11 @@ def _output_step(model):
 
 @pytest.mark.parametrize("name", sorted(QCONFIGS))
 def test_qat_model(name):
-    """prepare_qat models: every activation fake quant becomes Q/DQ; the weights' fake quant is folded
-    in torch. Between two fake quants, the reference evaluator's conv/matmul may round the last bit
-    differently from eager's, which can move an element sitting on a rounding tie by one step: the
-    tolerance is one step of the output quantizer, and nearly every element must match exactly."""
+    """prepare_qat models: every fake quant becomes Q/DQ, the weights' too (constant -> Q -> DQ ->
+    conv/matmul, the pattern TensorRT fuses into int8 kernels). TensorRT quantizes with round(x / s),
+    torch's fake quant with round(x * (1 / s)): a weight on a rounding tie can land one step apart,
+    and the reference evaluator's conv/matmul may round the last bit differently from eager's. The
+    tolerance is one step of the output quantizer, and most elements must match exactly."""
     model = _qat_model(QCONFIGS[name])
     x = r(2, 3, 8, 8, seed=3)
     step = _output_step(model)
@@ -228,9 +229,13 @@ def test_qat_model(name):
     with torch.no_grad():
         want = model(x)
     got = conv.evaluate(x)[0]
-    assert (got == want).float().mean() >= 0.95
+    assert (got == want).float().mean() >= 0.75
     kinds = [k for k, _, _ in _qdq_layers(conv.network)]
-    assert kinds.count("QUANTIZE") == 3 and kinds.count("DEQUANTIZE") == 3, kinds  # input, conv, fc
+    # input, conv output, fc output, conv weight, fc weight
+    assert kinds.count("QUANTIZE") == 5 and kinds.count("DEQUANTIZE") == 5, kinds
+    kernel = conv.network.get_layer([i for i in range(conv.network.num_layers)
+                                     if str(conv.network.get_layer(i).type).endswith("CONVOLUTION")][0]).get_input(1)
+    assert kernel is not None, "the convolution's kernel should be a network tensor (the weight's DQ output)"
 
 
 def test_qat_model_fp16():

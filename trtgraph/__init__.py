@@ -15,17 +15,19 @@ from .debug import compare_with_eager, debug_call_graph, torch_network
 from .errors import (BackendUnavailableError, BuildError, EvaluationError, HandlerError, InputError,
                      ParameterError, RegistrationError, ShapeMismatchError, TraceError, TrtGraphError,
                      UnsupportedOpsError)
+from .errors import DynamicShapeError  # noqa: E402
+from .precision import DEFAULT_FP32_OPS, PrecisionPolicy
 from .registry import register_node_handler, registered_keys
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "convert", "Conversion", "VerifyReport", "Graph", "trt_network", "torch2trt", "torch_network",
+    "convert", "Conversion", "PrecisionPolicy", "DEFAULT_FP32_OPS", "VerifyReport", "Graph", "trt_network", "torch2trt", "torch_network",
     "debug_call_graph", "compare_with_eager", "register_node_handler", "registered_keys",
     "current_network", "has_trt_tensor", "is_trt_tensor",
     "TrtGraphError", "BackendUnavailableError", "BuildError", "EvaluationError", "HandlerError",
     "InputError", "ParameterError", "RegistrationError", "ShapeMismatchError", "TraceError",
-    "UnsupportedOpsError",
+    "UnsupportedOpsError", "DynamicShapeError",
 ]
 
 # runtime, saving/loading and the engine cache (issue 5)

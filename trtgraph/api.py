@@ -124,6 +124,11 @@ class Conversion:
         return feed
 
     @property
+    def fp32_nodes(self) -> list:
+        """The nodes the precision policy kept in float32 (empty for fp32 networks)."""
+        return list(self.graph.fp32_nodes)
+
+    @property
     def profiles(self) -> dict:
         """{input name: (min shape, opt shape, max shape)} of the dynamic inputs."""
         return self.graph.profile_shapes
@@ -160,13 +165,16 @@ class Conversion:
 def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
             verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
-            dynamic_shapes: Optional[dict] = None) -> Conversion:
+            dynamic_shapes: Optional[dict] = None, precision_policy=None) -> Conversion:
     """Convert ``model`` (traced on ``inputs``) into a strongly typed TensorRT network.
 
     ``precision``: "fp32", "fp16" or "bf16" -- float layers compute in that dtype (casts after
     the inputs and before the outputs; inputs and outputs stay float32).
     ``dynamic_shapes``: ``{"input_name": {dim: (min, opt, max)}}`` -- those dims are dynamic in the
     network and the engine is built with that optimization profile; ``inputs`` must lie inside it.
+    ``precision_policy``: which ops stay float32 in an fp16/bf16 network (:class:`trtgraph.PrecisionPolicy`;
+    default keeps softmax, normalization statistics, exp/log and long reductions in float32; ``"none"``
+    computes everything in the reduced dtype). ``Conversion.fp32_nodes`` lists what it kept.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -182,7 +190,7 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
     with trt_network(network):
         _, graph = torch2trt(model, list(inputs), input_names=names, verbose=verbose,
                              param_exclude=param_exclude, precision=precision, progress=progress,
-                             dynamic_shapes=dynamic_shapes)
+                             dynamic_shapes=dynamic_shapes, precision_policy=precision_policy)
         outs = graph.get_resolved_outputs()
         onames = list(output_names) if output_names else [f"output_{i}" for i in range(len(outs))]
         if len(onames) != len(outs):

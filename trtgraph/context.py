@@ -37,6 +37,12 @@ class ConversionContext:
         self.node_info = ""  # its description for error messages
         self.expected = []  # TracedType of each output of the node
         self.expected_dynamic = []  # per output, the axes that follow dynamic input sizes
+        self.policy = None  # PrecisionPolicy of an fp16/bf16 network (set by the walker)
+
+    def keeps_fp32(self, kind: str) -> bool:
+        """True when the precision policy keeps op ``kind`` in float32 and this network computes
+        in a reduced dtype (composite handlers use it through ``precision.Fp32Island``)."""
+        return self.policy is not None and self.float_dtype != torch.float32 and self.policy.op_in_fp32(kind)
 
     def static_output_dim(self, axis: int, output: int = 0):
         """The traced size of an output dim that does not follow any dynamic input size, else None."""

@@ -32,6 +32,7 @@ from .errors import (HandlerError, InputError, ParameterError, ShapeMismatchErro
 from .dynamic import (ShapeFacts, baked_message, compare_traces, describe_shape, network_shape, parse_ranges,
                       profile_shapes, second_examples)
 from .errors import DynamicShapeError
+from .precision import as_policy, cast_down, reduced_elements, run_in_fp32
 from .registry import Traced, lookup
 
 _state = threading.local()
@@ -42,6 +43,11 @@ _SIZE_OPS = {"aten::size", "aten::dim", "aten::numel", "aten::len"}
 _CREATION_OPS = {"aten::new_zeros", "aten::new_ones", "aten::new_full", "aten::new_empty", "aten::zeros_like",
                  "aten::ones_like", "aten::full_like", "aten::empty_like"}
 _SHAPE_OPS = _SIZE_OPS | _CREATION_OPS
+
+# ops kept in the network even on constants: fake-quantized weights must reach TensorRT as
+# constant -> Q -> DQ so that the builder can pick int8/fp8 kernels for the layer that uses them
+_NETWORK_CONSTANT_OPS = {"aten::fake_quantize_per_tensor_affine", "aten::fake_quantize_per_channel_affine",
+                         "aten::fused_moving_avg_obs_fake_quant"}
 
 # ops whose output is a view of their first input: an in-place write to the view is written
 # back into the base tensor (slice assignment, masked_fill_ on a view, ...)
@@ -153,6 +159,7 @@ class Graph:
         self.float_dtype = float_dtype
         self.example_inputs: list = []
         self.profile_shapes: dict = {}  # input name -> (min, opt, max) shapes
+        self.fp32_nodes: list = []  # nodes the precision policy kept in float32 (fp16/bf16 networks)
 
     def get_resolved_outputs(self) -> list:
         """The network tensors of the model's outputs, flattened in order."""
@@ -204,7 +211,8 @@ def _flatten(value) -> list:
 
 class _Walker:
     def __init__(self, state: _NetworkState, trace, torch_graph, verbose: bool, param_exclude: Optional[str],
-                 float_dtype: torch.dtype, progress: Optional[Callable] = None, facts: Optional[ShapeFacts] = None):
+                 float_dtype: torch.dtype, progress: Optional[Callable] = None, facts: Optional[ShapeFacts] = None,
+                 policy=None):
         self.state = state
         self.network = state.network
         self.trace = trace
@@ -219,7 +227,13 @@ class _Walker:
         self.param_storages: set = set()
         self.progress = progress
         self.facts = facts if facts is not None else ShapeFacts()
+        self.policy = policy if float_dtype != torch.float32 else None
+        self.ctx.policy = self.policy
+        self.fp32_values: dict = {}  # jit value -> its float32 tensor from a float32 island
+        self.fp32_nodes: list = []  # descriptions of the nodes the precision policy kept in float32
+        self.ctx.fp32_log = self.fp32_nodes
         self.sized: set = set()  # values computed only from dynamic input sizes
+        self.network_constants: set = set()  # network tensors that do not depend on the inputs (Q/DQ weights)
 
     # ----------------------------------------------------------- up-front analysis
     def analyse(self):
@@ -247,6 +261,11 @@ class _Walker:
             elif kind in _CREATION_OPS:
                 # only the shape of `self` is used; a fill value computed from the inputs is data
                 dep = any(v in tainted for v in ins[1:]) or bool(ins and facts.axes(ins[0]))
+            elif kind in _NETWORK_CONSTANT_OPS and not dep:
+                dep = True
+                self.network_constants.update(node.outputs())
+            elif dep and all(v in self.network_constants for v in ins if v in tainted):
+                self.network_constants.update(node.outputs())  # computed from network constants only
             elif dep and all(v in sized for v in ins if v in tainted) and \
                     not any(frontend.traced_type(o) and frontend.traced_type(o).shape for o in node.outputs()):
                 sized.update(node.outputs())  # arithmetic on sizes (ints and 0-d tensors) stays a size
@@ -312,7 +331,8 @@ class _Walker:
             return [self._static_value(i, tainted) for i in producer.inputs()]
         tt = frontend.traced_type(v)
         size = v in self.sized
-        return Traced(tt.shape, tt.dtype, v in tainted, size) if tt else Traced(None, None, v in tainted, size)
+        dyn = v in tainted and v not in self.network_constants
+        return Traced(tt.shape, tt.dtype, dyn, size) if tt else Traced(None, None, dyn, size)
 
     def _reads_dynamic_size(self, node, ins) -> bool:
         """aten::size/numel/len of a value with dynamic axes, at a dynamic axis."""
@@ -420,13 +440,40 @@ class _Walker:
         self.ctx.node_info = desc
         self.ctx.expected = [frontend.traced_type(v) for v in node.outputs()]
         self.ctx.expected_dynamic = [self.facts.axes(v) for v in node.outputs()]
+        reason = self._fp32_reason(node, args)
         try:
-            return entry.fn(self.ctx, **args)
+            if reason is None:
+                return entry.fn(self.ctx, **args)
+            return self._handle_in_fp32(node, entry, values, schema, desc, reason)
         except TrtGraphError:
             raise
         except Exception as exc:  # noqa: BLE001 - a handler bug or a TensorRT refusal, named
             raise HandlerError(f"{desc}: handler {entry.fn.__module__}.{entry.fn.__name__} failed: "
                                f"{type(exc).__name__}: {exc}") from exc
+
+    def _fp32_reason(self, node, args) -> Optional[str]:
+        """Why the precision policy keeps this node in float32 (None: compute in the network's dtype)."""
+        if self.policy is None or self.ctx.float_dtype == torch.float32:
+            return None
+        ins = list(node.inputs())
+        count = None
+        if ins:
+            tt = frontend.traced_type(ins[0])
+            count = reduced_elements(tt.shape if tt else None, args.get("dim"), self.facts.axes(ins[0]))
+        return self.policy.node_in_fp32(node.kind(), frontend.scope_of(node), count)
+
+    def _handle_in_fp32(self, node, entry, values, schema, desc, reason):
+        """A float32 island: inputs cast up (or their float32 values from a preceding island), the
+        handler builds in float32, outputs cast down for the ops that follow."""
+        reduced = self.ctx.float_dtype
+        values = [self.fp32_values.get(v, x) for v, x in zip(node.inputs(), values)]
+        out32 = run_in_fp32(self.ctx, entry.fn, frontend.bind_arguments(schema, values))
+        outs = list(node.outputs())
+        for v, r in zip(outs, [out32] if len(outs) == 1 else list(out32)):
+            if is_trt_tensor(r) and to_torch(r.dtype) == torch.float32:
+                self.fp32_values[v] = r
+        self.fp32_nodes.append(f"{desc} ({reason})")
+        return cast_down(self.ctx, out32, reduced)
 
     def _write_back(self, target, new_value, desc):
         """An in-place op replaced ``target``'s value: rebind it, and write it into the tensors
@@ -613,7 +660,7 @@ def _example_for(x, index: int) -> torch.Tensor:
 
 def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: bool = False,
               param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None,
-              dynamic_shapes: Optional[dict] = None):
+              dynamic_shapes: Optional[dict] = None, precision_policy=None):
     """Trace ``model`` and add its layers to the current network.
 
     ``inputs``: torch tensors (become network inputs named ``input_names``) or network tensors
@@ -624,6 +671,9 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     (``graph.add_profile(builder, config)``). The model is traced a second time at another shape
     to find what follows the dynamic sizes (see ``trtgraph.dynamic``). The torch debug network
     ignores it (it evaluates at the example shapes).
+
+    ``precision_policy``: a :class:`trtgraph.PrecisionPolicy` (default: softmax, normalization
+    statistics, exp/log, long reductions... stay float32 in fp16/bf16 networks), or ``"none"``.
     """
     from .dtypes import PRECISIONS
 
@@ -689,9 +739,11 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     graph.example_inputs = examples
     graph.trace = trace
     graph.profile_shapes = profile_shapes(ranges, names, examples)
-    walker = _Walker(state, trace, torch_graph, verbose, param_exclude, float_dtype, progress, facts)
+    walker = _Walker(state, trace, torch_graph, verbose, param_exclude, float_dtype, progress, facts,
+                     as_policy(precision_policy))
     outputs, records = walker.run(net_inputs)
     graph.nodes = records
+    graph.fp32_nodes = list(walker.fp32_nodes)
     flat = _flatten(outputs)
     for k, o in enumerate(flat):
         if isinstance(o, _Excluded):

@@ -24,7 +24,14 @@ def _validate(args):
 
 
 def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    nd = weight.dim() - 2
+    """``weight`` is a parameter, or a network tensor that does not depend on the inputs (a
+    fake-quantized weight: constant -> Q -> DQ, which TensorRT fuses into an int8/fp8 kernel);
+    that one is set as the layer's input 1, with empty kernel weights."""
+    from ..context import T
+
+    tensor_kernel = ctx.is_tensor(weight)
+    wshape = tuple(ctx.require_static(weight, "weight")) if tensor_kernel else tuple(weight.shape)
+    nd = len(wshape) - 2
     x = ctx.as_tensor(input)
     stride, padding, dilation = list(stride), list(padding), list(dilation)
     output_padding = list(output_padding or [0] * nd)
@@ -34,19 +41,20 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
         # (N, C, L) -> (N, C, 1, L); kernel (O, I, K) -> (O, I, 1, K)
         dims = ctx.dims(x)
         x = ctx.reshape(x, dims[:2] + [1] + dims[2:])
-        weight = weight.unsqueeze(2)
+        weight = ctx.reshape(weight, [wshape[0], wshape[1], 1, wshape[2]]) if tensor_kernel else weight.unsqueeze(2)
+        wshape = wshape[:2] + (1,) + wshape[2:]
         stride, padding, dilation, output_padding = [1] + stride, [0] + padding, [1] + dilation, [0] + output_padding
-    kernel_shape = tuple(weight.shape[2:])
-    kernel = ctx.weights(weight)
+    kernel_shape = wshape[2:]
+    kernel = T().Weights() if tensor_kernel else ctx.weights(weight)
     bias_w = ctx.weights(bias) if bias is not None else None
     if transposed:
-        out_maps = weight.shape[1] * groups
+        out_maps = wshape[1] * groups
         layer = ctx.network.add_deconvolution_nd(x, out_maps, kernel_shape, kernel, bias_w) if bias_w is not None \
             else ctx.network.add_deconvolution_nd(x, out_maps, kernel_shape, kernel)
         layer.pre_padding = tuple(padding)
         layer.post_padding = tuple(p - op for p, op in zip(padding, output_padding))
     else:
-        out_maps = weight.shape[0]
+        out_maps = wshape[0]
         layer = ctx.network.add_convolution_nd(x, out_maps, kernel_shape, kernel, bias_w) if bias_w is not None \
             else ctx.network.add_convolution_nd(x, out_maps, kernel_shape, kernel)
         layer.pre_padding = tuple(padding)
@@ -54,6 +62,8 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
     layer.stride_nd = tuple(stride)
     layer.dilation_nd = tuple(dilation)
     layer.num_groups = int(groups)
+    if tensor_kernel:
+        layer.set_input(1, ctx.cast(weight, ctx.dtype(x)))
     y = layer.get_output(0)
     if nd == 1:
         dims = ctx.dims(y)

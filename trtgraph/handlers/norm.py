@@ -42,7 +42,17 @@ def _affine(ctx, y, weight, bias, shape):
 @register_node_handler("aten::layer_norm(Tensor input, SymInt[] normalized_shape, Tensor? weight=None, "
                        "Tensor? bias=None, float eps=1e-05, bool cudnn_enable=True) -> Tensor")
 def layer_norm(ctx, input, normalized_shape, weight, bias, eps, cudnn_enable=True):
-    x = ctx.as_tensor(input)
+    """One normalization layer; float32 statistics in an fp16/bf16 network when the precision
+    policy says so (also for the transformer encoder layer handler, which calls this)."""
+    from ..precision import Fp32Island
+
+    island = Fp32Island(ctx, "aten::layer_norm", ctx.as_tensor(input))
+    with island as x:
+        y = _layer_norm(ctx, x, normalized_shape, weight, bias, eps)
+    return island.result(y)
+
+
+def _layer_norm(ctx, x, normalized_shape, weight, bias, eps):
     rank = ctx.rank(x)
     n = len(normalized_shape)
     axes = 0

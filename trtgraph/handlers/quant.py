@@ -19,9 +19,10 @@ become an IQuantizeLayer whose int8 output is held in a :class:`QuantizedTensor`
 ``aten::dequantize`` turns it into an IDequantizeLayer. Any other consumer of a quantized tensor
 is refused with :class:`~trtgraph.UnsupportedOpsError`, naming the consumer.
 
-Fake quantization of a parameter (the ``weight_fake_quant`` of QAT conv/linear modules) does not
-depend on the model inputs, so the walker folds it in torch: those weights reach TensorRT as float
-values that already lie on the int8 grid, not as Q/DQ layers.
+Fake quantization of a parameter (the ``weight_fake_quant`` of QAT conv/linear modules) is not
+folded in torch: the walker keeps these ops in the network (``core._NETWORK_CONSTANT_OPS``), so the
+weight reaches TensorRT as constant -> Q -> DQ -> convolution/matmul (the convolution takes its
+kernel as input 1), the pattern TensorRT fuses into int8 kernels.
 
 **Semantics.** torch computes ``fq(x) = (clamp(round(x * (1/s)) + z, qmin, qmax) - z) * s``;
 TensorRT computes ``Q(x) = clamp(round(x / s), -128, 127)`` (int8, symmetric: zero point 0) and

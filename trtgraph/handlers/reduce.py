@@ -46,10 +46,17 @@ def prod(ctx, self, dim=None, keepdim=False, dtype=None):
 
 
 def softmax_layer(ctx, x, dim):
+    """Softmax over ``dim``; float32 inside an fp16/bf16 network when the precision policy says so
+    (this is also the softmax of the attention handlers)."""
+    from ..precision import Fp32Island
+
     x = ctx.as_tensor(x)
-    layer = ctx.network.add_softmax(x)
-    layer.axes = 1 << ctx.axis(dim, ctx.rank(x))
-    return layer.get_output(0)
+    island = Fp32Island(ctx, "aten::softmax", x)
+    with island as x32:
+        layer = ctx.network.add_softmax(x32)
+        layer.axes = 1 << ctx.axis(dim, ctx.rank(x))
+        y = layer.get_output(0)
+    return island.result(y)
 
 
 @register_node_handler("aten::softmax")
