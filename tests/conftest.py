@@ -77,3 +77,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("model verification (reference evaluator and torch debug mode vs eager)")
         for line in mod.pytest_terminal_summary_lines():
             terminalreporter.write_line(line)
+    zoo = sys.modules.get("test_zoo")
+    if zoo is not None and getattr(zoo, "RESULTS", None):
+        terminalreporter.section("zoo subset: reference-evaluator error per precision (default precision policy)")
+        for line in zoo.pytest_terminal_summary_lines():
+            terminalreporter.write_line(line)

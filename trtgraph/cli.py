@@ -149,11 +149,10 @@ def precision_policy_from(args):
         return None
     import trtgraph
 
-    policy_cls = getattr(trtgraph, "PrecisionPolicy", None)
-    if policy_cls is None:
-        raise InputError("--fp32-op/--fp32-module/--no-default-fp32 need trtgraph.PrecisionPolicy, "
-                         "which this trtgraph does not have")
-    return policy_cls(fp32_ops=(set() if no_default else None), extra_fp32_ops=extra_ops, fp32_modules=modules)
+    policy_cls = trtgraph.PrecisionPolicy
+    if no_default:  # nothing kept in float32 unless asked for: no default ops, no long-reduction rule
+        return policy_cls(fp32_ops=set(), extra_fp32_ops=extra_ops, fp32_modules=modules, long_reduction=0)
+    return policy_cls(extra_fp32_ops=extra_ops, fp32_modules=modules)
 
 
 def load_model(spec: str, kwargs: dict) -> torch.nn.Module:
@@ -370,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep every op of the modules whose name matches REGEX (and their submodules) "
                              "in fp32, e.g. 'layer4.*' (repeatable)")
         sp.add_argument("--no-default-fp32", action="store_true",
-                        help="start from an empty set of fp32 op kinds instead of the default one")
+                        help="keep nothing in fp32 by default (no default op kinds, no long-reduction rule); --fp32-op and --fp32-module still add")
 
     c = sub.add_parser("convert", help="convert a model and write a serialized engine")
     common(c)
