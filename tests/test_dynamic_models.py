@@ -33,3 +33,19 @@ def test_dynamic_model_quick(c):
 @pytest.mark.parametrize("c", list(dyn.cases(quick=False)), ids=lambda c: c["name"])
 def test_dynamic_model_full(c):
     _run(c)
+
+
+TEXT_MODELS = ["bert", "distilbert", "roberta", "gpt2", "t5_encoder", "llama"]
+
+
+@pytest.mark.parametrize("name", TEXT_MODELS)
+def test_tiny_transformer_dynamic_batch_and_sequence(name):
+    import torch
+
+    import zoo_models
+
+    zm = [m for m in zoo_models.transformers_models("tiny") if m.name == name][0]
+    model, _ = zm.build()
+    g = torch.Generator().manual_seed(0)
+    _run(dict(name=name, model=model, example=[torch.randint(0, 1000, (2, 16), generator=g)], names=["ids"],
+              dynamic={"ids": {0: (1, 4, 8), 1: (8, 16, 32)}}, shapes=[[(1, 8)], [(3, 21)], [(8, 32)]]))

@@ -133,6 +133,9 @@ case("mha_key_padding_dynamic", Mod(lambda m, x: m.mha(x, x, x, key_padding_mask
                                                         need_weights=False)[0],
                                     mha=nn.MultiheadAttention(16, 2, batch_first=True)),
      (2, 5, 16), {0: (1, 2, 4), 1: (2, 5, 9)}, [[(1, 2, 16)], [(3, 9, 16)]], ["aten::_native_multi_head_attention"])
+case("index_dynamic_broadcast", Fn(lambda m, x: x[torch.arange(x.size(0))[:, None], torch.arange(x.size(1))[None, :]]
+                                   * x[:, -1][x[0].long().clamp(0, 1)]), (3, 4), {0: (1, 3, 8), 1: (2, 4, 8)},
+     [[(1, 2)], [(8, 8)]], ["aten::index"])
 case("masked_fill_dynamic", Fn(lambda m, x: x.masked_fill(x > 0, 0.5)), (3, 4), B, [[(1, 4)], [(8, 4)]],
      ["aten::masked_fill"])
 

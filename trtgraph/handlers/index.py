@@ -34,17 +34,46 @@ def _gather(ctx, data, indices, axis, mode="DEFAULT"):
 
 
 def expand_to(ctx, x, shape):
-    """Broadcast a network tensor to ``shape`` (leading 1s added; a stride-0 slice)."""
+    """Broadcast a network tensor to ``shape`` (ints and dynamic sizes; leading 1s added; a
+    stride-0 slice)."""
     x = ctx.unsqueeze_to_rank(ctx.as_tensor(x), len(shape))
     cur = ctx.shape(x)
-    if tuple(cur) == tuple(shape):
+    if all(not ctx.is_tensor(b) for b in shape) and tuple(cur) == tuple(shape):
         return x
-    stride = [0 if (a == 1 and b != 1) else 1 for a, b in zip(cur, shape)]
-    return ctx.network.add_slice(x, (0,) * len(shape), tuple(shape), tuple(stride)).get_output(0)
+    stride = [0 if (a == 1 and (ctx.is_tensor(b) or b != 1)) else 1 for a, b in zip(cur, shape)]
+    return ctx.slice(x, [0] * len(shape), list(shape), stride)
+
+
+def broadcast_dims(ctx, values) -> list:
+    """torch's broadcast of the shapes of ``values`` (network tensors or torch tensors), with
+    dynamic sizes as 0-d tensors: each dim is the max over the operands (1 or the common size)."""
+    dims = [ctx.dims(v) if ctx.is_tensor(v) else list(v.shape) for v in values]
+    rank = max(len(d) for d in dims)
+    dims = [[1] * (rank - len(d)) + list(d) for d in dims]
+    out = []
+    for axis in range(rank):
+        sizes = [d[axis] for d in dims]
+        static = [s for s in sizes if not ctx.is_tensor(s)]
+        if all(not ctx.is_tensor(s) for s in sizes):
+            out.append(max(static))
+        elif any(s != 1 for s in static):
+            out.append(max(s for s in static if s != 1))  # a static non-1 size is the broadcast size
+        else:
+            size = sizes[0]
+            for s in sizes[1:]:
+                size = ctx.int_op(size, s, "max")
+            out.append(size)
+    return out
 
 
 def _wrap_negative(ctx, idx, size):
     """Torch's negative indices count from the end; TensorRT's gather needs [0, size)."""
+    if ctx.is_tensor(size):
+        idx = ctx.as_tensor(idx) if not isinstance(idx, torch.Tensor) else ctx.constant(idx.long())
+        dtype = ctx.dtype(idx)
+        negative = ctx.elementwise(idx, torch.tensor(0, dtype=dtype), "LESS", dtype=dtype)
+        shifted = ctx.elementwise(idx, ctx.cast(size, dtype), "SUM", dtype=dtype)
+        return ctx.select(negative, shifted, idx, dtype=dtype)
     if not ctx.is_tensor(idx):
         idx = idx.long()
         return torch.where(idx < 0, idx + size, idx)
@@ -154,13 +183,16 @@ def index(ctx, self, indices):
         pos = len(per_dim)
         if pos >= rank:
             raise ctx.error(f"too many indices for a tensor of rank {rank}", "indices")
-        per_dim.append(_wrap_negative(ctx, ind, shape[pos]))
+        per_dim.append(_wrap_negative(ctx, ind, ctx.dim_size(x, pos)))
     per_dim += [None] * (rank - len(per_dim))
     positions = [k for k, v in enumerate(per_dim) if v is not None]
     if not positions:
         return ctx.identity(x)
-    shapes = [tuple(ctx.shape(per_dim[k])) for k in positions]
-    bshape = tuple(torch.broadcast_shapes(*shapes))
+    dynamic = any(ctx.is_dynamic(per_dim[k]) for k in positions)
+    if dynamic:
+        bshape = broadcast_dims(ctx, [per_dim[k] for k in positions])
+    else:
+        bshape = tuple(torch.broadcast_shapes(*[tuple(ctx.shape(per_dim[k])) for k in positions]))
     if len(positions) == 1:
         return _gather(ctx, x, per_dim[positions[0]], positions[0])
     rest = [k for k in range(rank) if k not in positions]
@@ -174,7 +206,7 @@ def index(ctx, self, indices):
             v = per_dim[k]
             v = ctx.cast(v, torch.int64) if ctx.is_tensor(v) else v.long()
             v = expand_to(ctx, v, bshape)
-            cols.append(ctx.reshape(v, tuple(bshape) + (1,)))
+            cols.append(ctx.reshape(v, list(bshape) + [1]))
         stacked = ctx.concat(cols, len(bshape))
     y = _gather(ctx, xt, stacked, 0, "ND")
     adjacent = positions == list(range(positions[0], positions[-1] + 1))
