@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-# the bounds the tests assert (tests/test_precision.py) and the README quotes
-BOUNDS = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 6e-2}
+# the bounds tests/test_zoo.py asserts (TOLERANCE, REDUCED_BOUNDS) and the README quotes
+BOUNDS = {"fp32": 1e-3, "fp16": 1e-2, "bf16": 6e-2}
 
 
 def subset():
@@ -80,8 +80,12 @@ def main(argv=None):
              "`trtgraph.PrecisionPolicy` (softmax, normalization statistics, exp/log, long reductions in float32); "
              "*none*: `precision_policy=\"none\"`, every float layer in the reduced dtype. "
              "*fp32 ops*: nodes the policy kept in float32 (composite attention softmaxes count once per node).",
-             "", f"Bounds asserted by tests/test_precision.py: fp32 < {BOUNDS['fp32']:g}, fp16 < {BOUNDS['fp16']:g}, "
-             f"bf16 < {BOUNDS['bf16']:g} (with the policy).", "",
+             "", f"Bounds asserted by tests/test_zoo.py: fp32 < {BOUNDS['fp32']:g}, fp16 < {BOUNDS['fp16']:g}, "
+             f"bf16 < {BOUNDS['bf16']:g} (with the policy). The reference evaluator runs torch's CPU kernels, which accumulate softmax "
+             "and normalization statistics in float32 even for fp16 tensors (TensorRT's own kernels are not "
+             "documented to), so on these models the policy changes "
+             "the error little; it matters where values leave fp16's range between layers "
+             "(tests/test_precision.py).", "",
              "| model | fp32 | fp16 policy | fp16 none | fp16 fp32 ops | bf16 policy | bf16 none | bf16 fp32 ops |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
