@@ -389,10 +389,15 @@ def test_weight_fake_quant_handler_takes_constants():
                                                                                           -127, 127))
 
 
-@pytest.mark.xfail(strict=True, reason="known gap outside quant.py: aten::to(float8_e4m3fn) maps to the network's "
-                                       "float dtype (ConversionContext.logical_dtype), so the fp8 rounding of "
-                                       "x.to(torch.float8_e4m3fn).float() is dropped; handlers.quant.fake_quantize "
-                                       "with scale 1 and dtype float8_e4m3fn would express it")
 def test_fp8_cast_pattern():
+    """``x.to(torch.float8_e4m3fn)`` keeps fp8's rounding (an FP8 Q/DQ pair with scale 1)."""
     model = Fn(lambda m, x: (x / 0.05).to(torch.float8_e4m3fn).to(torch.float32) * 0.05)
-    check_module(model, [r(4, 8) * 3], rtol=0, atol=0, debug=False)
+    conv = check_module(model, [r(4, 8) * 3], rtol=0, atol=0)
+    assert "QUANTIZE" in [k for k, _, _ in _qdq_layers(conv.network)]
+
+
+def test_fp8_e5m2_cast_is_refused():
+    from trtgraph.errors import HandlerError
+
+    with pytest.raises(HandlerError, match="float8_e4m3fn"):
+        trtgraph.convert(Fn(lambda m, x: x.to(torch.float8_e5m2).float()), [r(4, 8)])

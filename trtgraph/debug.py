@@ -86,7 +86,7 @@ def _output_dtype(layer, index: int):
         return getattr(layer, "indices_type", None) or t.int32
     if kind == "SELECT":
         return layer.get_input(1).dtype
-    if kind == "FILL":
+    if kind in ("FILL", "QUANTIZE", "DEQUANTIZE"):
         return layer.to_type
     return layer.get_input(0).dtype
 
@@ -237,6 +237,12 @@ class TorchNetwork:
 
     def add_identity(self, input):
         return self._add("IDENTITY", [input])
+
+    def add_quantize(self, input, scale, output_type):
+        return self._add("QUANTIZE", [input, scale], to_type=output_type, axis=0)
+
+    def add_dequantize(self, input, scale, output_type):
+        return self._add("DEQUANTIZE", [input, scale], to_type=output_type, axis=0)
 
     def add_select(self, condition, then_input, else_input):
         return self._add("SELECT", [condition, then_input, else_input])

@@ -1,6 +1,8 @@
 """Ops that are identities in an inference network, and dtype conversions."""
 from __future__ import annotations
 
+import torch
+
 from ..registry import register_node_handler
 
 
@@ -33,9 +35,22 @@ def _target_dtype(ctx):
     return ctx.logical_dtype(tt.dtype) if tt is not None and tt.dtype is not None else None
 
 
+_FP8 = {getattr(torch, n) for n in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz",
+                                      "float8_e8m0fnu") if hasattr(torch, n)}
+
+
 @register_node_handler("aten::to")
 def to(ctx, self, **kwargs):
-    """Every overload of aten::to: the traced output dtype says what the cast is."""
+    """Every overload of aten::to: the traced output dtype says what the cast is. Float dtypes map
+    to the network's compute dtype, except fp8: ``x.to(torch.float8_e4m3fn)`` keeps its rounding as
+    an FP8 Q/DQ pair with scale 1 (TensorRT's FP8 is E4M3; the other fp8 formats are refused)."""
+    tt = ctx.expected[0]
+    if tt is not None and tt.dtype in _FP8:
+        if tt.dtype != torch.float8_e4m3fn:
+            raise ctx.error(f"a cast to {tt.dtype}: TensorRT's only fp8 format is float8_e4m3fn")
+        from .quant import fake_quantize
+
+        return fake_quantize(ctx, ctx.cast(self, ctx.float_dtype), 1.0, torch.float8_e4m3fn)
     dtype = _target_dtype(ctx)
     return self if dtype is None else ctx.cast(self, dtype)
 

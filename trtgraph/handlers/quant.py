@@ -169,8 +169,6 @@ def _add_qdq(ctx, kind, x, scale, dtype, axis):
     """Add an IQuantizeLayer/IDequantizeLayer (``kind``) with output type ``dtype``."""
     scale_t = ctx.constant(scale, torch.float32)
     network = ctx.network
-    if not hasattr(type(network), "add_quantize") and hasattr(network, "_add"):
-        return _debug_qdq(network, kind, x, scale_t, dtype, axis)
     add = network.add_quantize if kind == "QUANTIZE" else network.add_dequantize
     layer = add(x, scale_t, to_trt(dtype))
     if layer is None:
@@ -178,28 +176,6 @@ def _add_qdq(ctx, kind, x, scale, dtype, axis):
     if axis is not None:
         layer.axis = int(axis)
     return layer.get_output(0)
-
-
-_DEBUG_TENSOR_CLASS = []
-
-
-def _debug_qdq(network, kind, x, scale_t, dtype, axis):
-    """The torch debug network (trtgraph.debug.TorchNetwork) has no add_quantize/add_dequantize:
-    record the layer with TensorRT's attribute names, and give its output the layer's ``to_type``
-    (the debug network would otherwise report the input's dtype)."""
-    if not _DEBUG_TENSOR_CLASS:
-        from ..debug import DebugTensor
-
-        class ToTypeTensor(DebugTensor):
-            @property
-            def dtype(self):
-                return self._producer.to_type
-
-        _DEBUG_TENSOR_CLASS.append(ToTypeTensor)
-    layer = network._add(kind, [x, scale_t], to_type=to_trt(dtype), axis=0 if axis is None else int(axis))
-    out = layer.get_output(0)
-    out.__class__ = _DEBUG_TENSOR_CLASS[0]
-    return out
 
 
 def _clamp_and_quantize(ctx, x, scale, low, high, axis):
