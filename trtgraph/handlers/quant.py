@@ -297,7 +297,8 @@ def _refuse(ctx, reason: str):
     return UnsupportedOpsError([f"{ctx.node_info}: {reason}"])
 
 
-def _fake_quant(ctx, self, scale, zero_point, quant_min, quant_max, axis=None):
+def _quantized(ctx, self, scale, zero_point, quant_min, quant_max, axis=None):
+    """The Q layer of a fake quantization or a quantize op: ``(q, q dtype, scale, axis)``."""
     channels = None
     if axis is not None:
         axis = ctx.axis(axis, ctx.rank(self))
@@ -309,6 +310,11 @@ def _fake_quant(ctx, self, scale, zero_point, quant_min, quant_max, axis=None):
     if axis is None:
         s = s.reshape(())
     q, dtype = _clamp_and_quantize(ctx, self, s, low, high, axis)
+    return q, dtype, s, axis
+
+
+def _fake_quant(ctx, self, scale, zero_point, quant_min, quant_max, axis=None):
+    q, dtype, s, axis = _quantized(ctx, self, scale, zero_point, quant_min, quant_max, axis)
     return _add_qdq(ctx, "DEQUANTIZE", q, s, dtype, axis)
 
 
@@ -410,17 +416,7 @@ def _quantize(ctx, self, scale, zero_point, dtype, axis=None):
         quant_min, quant_max = _quantized_range({"dtype": dtype})
     except _Refused as exc:
         raise _refuse(ctx, str(exc)) from None
-    channels = None
-    if axis is not None:
-        axis = ctx.axis(axis, ctx.rank(self))
-        channels = ctx.shape(self)[axis]
-    try:
-        s, low, high = _qparams(scale, zero_point, quant_min, quant_max, channels, ctx)
-    except _Refused as exc:
-        raise _refuse(ctx, str(exc)) from None
-    if axis is None:
-        s = s.reshape(())
-    q, _ = _clamp_and_quantize(ctx, self, s, low, high, axis)
+    q, _, s, axis = _quantized(ctx, self, scale, zero_point, quant_min, quant_max, axis)
     return QuantizedTensor(ctx, q, s, axis, ctx.node_info)
 
 
