@@ -562,3 +562,36 @@ def test_info_reports_bad_files(saved, tmp_path, capsys):
         assert code == 1 and "check header" in out and "MALFORMED_ENGINE" in out
     with pytest.raises(trtgraph.EngineFormatError, match="no such engine file"):
         run_info(tmp_path / "missing.engine")
+
+
+def test_dynamic_engine_saves_profile_and_validates_against_it(tmp_path):
+    """A real dynamic-shape conversion: the saved sidecar carries the profile, the loaded module
+    accepts every shape inside it and refuses one outside with the input's name."""
+    model = Two().eval()
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    dyn = {"a": {0: (1, 3, 8)}, "b": {0: (1, 3, 8)}}
+    conv = trtgraph.convert(model, [a, b], input_names=["a", "b"], dynamic_shapes=dyn)
+    path = conv.save(tmp_path / "dyn.engine")
+    module = trtgraph.load(path)
+    spec = {s.name: s for s in module.metadata.inputs}
+    assert tuple(spec["a"].shape) == (-1, 4)
+    assert (tuple(spec["a"].min), tuple(spec["a"].max)) == ((1, 4), (8, 4))
+    for n in (1, 5, 8):
+        module.validate_inputs((torch.randn(n, 4), torch.randn(n, 4)))
+    with pytest.raises(trtgraph.InputShapeError, match=r"'b' has shape \(9, 4\), outside") as info:
+        module(torch.randn(2, 4), torch.randn(9, 4))
+    assert info.value.input_name == "b"
+
+
+def test_compile_keys_the_cache_on_dynamic_ranges(tmp_path, build_counter):
+    model = Two().eval()
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    first = trtgraph.compile(model, [a, b], cache_dir=tmp_path, input_names=["a", "b"],
+                             dynamic_shapes={"a": {0: (1, 3, 8)}, "b": {0: (1, 3, 8)}})
+    again = trtgraph.compile(model, [a, b], cache_dir=tmp_path, input_names=["a", "b"],
+                             dynamic_shapes={"a": {0: (1, 3, 8)}, "b": {0: (1, 3, 8)}})
+    wider = trtgraph.compile(model, [a, b], cache_dir=tmp_path, input_names=["a", "b"],
+                             dynamic_shapes={"a": {0: (1, 3, 16)}, "b": {0: (1, 3, 16)}})
+    assert (first.cache_hit, again.cache_hit, wider.cache_hit) == (False, True, False)
+    assert len(build_counter) == 2
+    assert tuple([s for s in wider.metadata.inputs if s.name == "a"][0].max) == (16, 4)
