@@ -28,6 +28,7 @@ def cases(quick: bool):
     import zoo_models
 
     g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # the models' random weights
     size = 64 if quick else 224
     resnet = zoo_models._randomize_bn((torchvision.models.resnet18 if quick else torchvision.models.resnet50)())
     yield dict(name="resnet18" if quick else "resnet50", model=resnet.eval(),
