@@ -136,6 +136,9 @@ case("mha_key_padding_dynamic", Mod(lambda m, x: m.mha(x, x, x, key_padding_mask
 case("index_dynamic_broadcast", Fn(lambda m, x: x[torch.arange(x.size(0))[:, None], torch.arange(x.size(1))[None, :]]
                                    * x[:, -1][x[0].long().clamp(0, 1)]), (3, 4), {0: (1, 3, 8), 1: (2, 4, 8)},
      [[(1, 2)], [(8, 8)]], ["aten::index"])
+case("pad_flip_roll_dynamic", Fn(lambda m, x: (F.pad(x, (1, 2, 0, 1), value=0.5), F.pad(x, (2, 1), mode="reflect"),
+                                                torch.flip(x, [0, 1]), torch.roll(x, 2, 1))), (3, 5), {0: (1, 3, 8)},
+     [[(1, 5)], [(8, 5)]], ["aten::pad", "aten::flip", "aten::roll"])
 case("masked_fill_dynamic", Fn(lambda m, x: x.masked_fill(x > 0, 0.5)), (3, 4), B, [[(1, 4)], [(8, 4)]],
      ["aten::masked_fill"])
 
@@ -222,6 +225,14 @@ def test_op_that_needs_a_static_dim_names_the_argument():
     with pytest.raises(DynamicShapeError, match=r"argument 'self' of aten::chunk.*dynamic"):
         trtgraph.convert(Fn(lambda m, x: x.chunk(2, 0)[0] + 1), [torch.randn(4, 3)], input_names=["x"],
                          dynamic_shapes={"x": {0: (2, 4, 8)}})
+
+
+def test_handler_reading_a_dynamic_size_fails_with_a_named_error():
+    """pixel_shuffle computes its output size from the input's: with that dim dynamic the handler
+    must not build anything with a wrong (-1) size; the error names the node."""
+    with pytest.raises(DynamicShapeError, match=r"aten::pixel_shuffle.*dynamic dimension"):
+        trtgraph.convert(Fn(lambda m, x: F.pixel_shuffle(x, 2)), [torch.randn(1, 8, 4, 4)], input_names=["x"],
+                         dynamic_shapes={"x": {2: (2, 4, 8)}})
 
 
 def test_dynamic_input_does_not_change_the_model():

@@ -26,6 +26,55 @@ def T():
     return trt()
 
 
+class DynamicDim(int):
+    """A dynamic dimension in ``ConversionContext.shape``: equal to -1, ``< 0`` is True, ``int()``
+    gives -1 (a reshape's "infer"); every other comparison, arithmetic and use as an index raise
+    :class:`~trtgraph.errors.DynamicShapeError` naming the node (use ``ctx.dims``/``ctx.dim_size``
+    for sizes that may be dynamic, or ``ctx.require_static``)."""
+
+    def __new__(cls, where: str = ""):
+        obj = super().__new__(cls, -1)
+        obj.where = where
+        return obj
+
+    def _refuse(self, *args):
+        from .errors import DynamicShapeError
+
+        raise DynamicShapeError(f"{self.where or 'a handler'}: reads the size of a dynamic dimension as a number; "
+                                "this op does not support that dimension being dynamic (make it static in "
+                                "dynamic_shapes)")
+
+    def _cmp(op):
+        def compare(self, other):
+            if isinstance(other, int) and not isinstance(other, DynamicDim) and other == 0:
+                return op(-1, 0)
+            return self._refuse()
+        return compare
+
+    __lt__ = _cmp(int.__lt__)
+    __le__ = _cmp(int.__le__)
+    __gt__ = _cmp(int.__gt__)
+    __ge__ = _cmp(int.__ge__)
+    del _cmp
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __floordiv__ = __rfloordiv__ = __truediv__ = __rtruediv__ = __mod__ = __rmod__ = _refuse
+    __neg__ = __abs__ = __pow__ = __rpow__ = __index__ = _refuse
+
+    def __int__(self):
+        return -1
+
+    def __eq__(self, other):
+        return isinstance(other, int) and int(other) == -1
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    __hash__ = int.__hash__
+
+    def __repr__(self):
+        return "-1"
+
+
 class ConversionContext:
     """Network, precision, current node and the arrays TensorRT weights point to."""
 
@@ -131,13 +180,17 @@ class ConversionContext:
         return self.constant(value, dtype)
 
     # ------------------------------------------------------------------ shapes
-    @staticmethod
-    def shape(x) -> tuple:
+    def shape(self, x) -> tuple:
+        """The static shape; a dynamic dim is a :class:`DynamicDim` (-1), which refuses arithmetic
+        and ordering, so a handler that needs the size fails with a named error, not a wrong engine."""
         if isinstance(x, torch.Tensor):
             return tuple(x.shape)
         if not hasattr(x, "shape"):
             return ()
-        return tuple(x.shape)
+        shape = tuple(x.shape)
+        if any(d < 0 for d in shape):
+            return tuple(DynamicDim(self.node_info) if d < 0 else d for d in shape)
+        return shape
 
     def rank(self, x) -> int:
         return len(self.shape(x))
@@ -305,14 +358,19 @@ class ConversionContext:
         layer.axis = self.axis(dim, self.rank(tensors[0]))
         return layer.get_output(0)
 
-    def slice(self, x, start: Sequence, size: Sequence, stride: Sequence):
-        """A slice; any of ``start``/``size``/``stride`` may hold dynamic sizes (0-d int tensors)."""
+    def slice(self, x, start: Sequence, size: Sequence, stride: Sequence, mode: Optional[str] = None, fill=None):
+        """A slice; any of ``start``/``size``/``stride`` may hold dynamic sizes (0-d int tensors).
+        ``mode``: a SampleMode name (FILL/REFLECT/CLAMP/WRAP) for out-of-bounds reads, ``fill`` its value."""
         static = [all(not self.is_tensor(v) for v in seq) for seq in (start, size, stride)]
         layer = self.network.add_slice(self.as_tensor(x), *(tuple(int(v) for v in seq) if ok else (0,) * len(seq)
                                                            for seq, ok in zip((start, size, stride), static)))
         for k, (seq, ok) in enumerate(zip((start, size, stride), static)):
             if not ok:
                 layer.set_input(k + 1, self.shape_tensor(seq))
+        if mode is not None:
+            layer.mode = getattr(T().SampleMode, mode)
+        if fill is not None:
+            layer.set_input(4, fill)
         return layer.get_output(0)
 
     def matmul(self, a, b):

@@ -84,14 +84,8 @@ def _wrap_negative(ctx, idx, size):
 
 
 def _sample_slice(ctx, x, start, size, mode, fill=None):
-    """An ISliceLayer of stride 1 with a sample mode (FILL/REFLECT/CLAMP/WRAP)."""
-    x = ctx.as_tensor(x)
-    layer = ctx.network.add_slice(x, tuple(int(s) for s in start), tuple(int(s) for s in size),
-                                  (1,) * len(start))
-    layer.mode = getattr(T().SampleMode, mode)
-    if fill is not None:
-        layer.set_input(4, fill)
-    return layer.get_output(0)
+    """An ISliceLayer of stride 1 with a sample mode (FILL/REFLECT/CLAMP/WRAP); sizes may be dynamic."""
+    return ctx.slice(ctx.as_tensor(x), start, size, [1] * len(start), mode=mode, fill=fill)
 
 
 # ---------------------------------------------------------------------------- gathers
@@ -226,16 +220,15 @@ _PAD_MODES = {"constant": "FILL", "reflect": "REFLECT", "replicate": "CLAMP", "c
 def pad_tensor(ctx, x, pads, mode="constant", value=None):
     """torch's pad list (last axis first, before/after pairs; negative crops) as one slice."""
     x = ctx.as_tensor(x)
-    shape = ctx.shape(x)
-    rank = len(shape)
-    start, size = [0] * rank, list(shape)
+    rank = ctx.rank(x)
+    start, size = [0] * rank, ctx.dims(x)
+    if all(int(p) == 0 for p in pads):
+        return ctx.identity(x)
     for i in range(len(pads) // 2):
         d = rank - 1 - i
         before, after = int(pads[2 * i]), int(pads[2 * i + 1])
         start[d] = -before
-        size[d] = shape[d] + before + after
-    if all(s == 0 for s in start) and list(size) == list(shape):
-        return ctx.identity(x)
+        size[d] = ctx.int_op(size[d], before + after, "add")
     kind = _PAD_MODES[mode]
     fill = None
     if kind == "FILL" and value is not None and value != 0:
@@ -296,12 +289,12 @@ def flip(ctx, self, dims):
     shape = ctx.shape(x)
     rank = len(shape)
     axes = {ctx.axis(d, rank) for d in dims}
-    axes = {d for d in axes if shape[d] > 1}
+    axes = {d for d in axes if shape[d] != 1}
     if not axes:
         return ctx.identity(x)
-    start = [shape[d] - 1 if d in axes else 0 for d in range(rank)]
+    start = [ctx.int_op(ctx.dim_size(x, d), 1, "sub") if d in axes else 0 for d in range(rank)]
     stride = [-1 if d in axes else 1 for d in range(rank)]
-    return ctx.slice(x, start, list(shape), stride)
+    return ctx.slice(x, start, ctx.dims(x), stride)
 
 
 @register_node_handler("aten::roll(Tensor self, SymInt[1] shifts, int[1] dims=[]) -> Tensor")
@@ -312,6 +305,7 @@ def roll(ctx, self, shifts, dims=()):
     shifts = list(shifts) if isinstance(shifts, (list, tuple)) else [shifts]
     dims = list(dims) if isinstance(dims, (list, tuple)) else [dims]
     if not dims:
+        shape = ctx.require_static(x, "self", None, "roll without dims shifts the flattened tensor")
         n = _numel(shape)
         flat = ctx.reshape(x, (n,))
         return ctx.reshape(_sample_slice(ctx, flat, [(-shifts[0]) % n if n else 0], [n], "WRAP"), shape)
@@ -319,10 +313,11 @@ def roll(ctx, self, shifts, dims=()):
     start = [0] * rank
     for s, d in zip(shifts, dims):
         d = ctx.axis(d, rank)
-        start[d] = (start[d] - s) % shape[d] if shape[d] else 0
+        length = ctx.require_static(x, "self", [d], "the shift wraps around the dimension's size")[d]
+        start[d] = (start[d] - s) % length if length else 0
     if all(s == 0 for s in start):
         return ctx.identity(x)
-    return _sample_slice(ctx, x, start, shape, "WRAP")
+    return _sample_slice(ctx, x, start, ctx.dims(x), "WRAP")
 
 
 # ---------------------------------------------------------------------------- pixel shuffle

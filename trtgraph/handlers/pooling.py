@@ -45,7 +45,8 @@ def _pool(ctx, x, kind, kernel, stride, padding, dilation=None, ceil_mode=False,
     spatial = ctx.shape(x)[-len(kernel):]
     if ceil_mode and any(L < 0 for L in spatial):
         ctx.require_static(x, "self", range(-len(kernel), 0), "ceil_mode padding depends on the size")
-    extra = _ceil_extra(spatial, kernel, stride, padding, dilation, ceil_mode)
+    # floor mode is TensorRT's own rounding; only ceil_mode needs extra post-padding (static sizes)
+    extra = _ceil_extra(spatial, kernel, stride, padding, dilation, ceil_mode) if ceil_mode else [0] * len(kernel)
     pool_type = T().PoolingType.MAX if kind == "max" else T().PoolingType.AVERAGE
     layer = ctx.network.add_pooling_nd(x, pool_type, tuple(kernel))
     layer.stride_nd = tuple(stride)
