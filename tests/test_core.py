@@ -11,6 +11,7 @@ import trtgraph
 from trtgraph import errors as E
 from trtgraph.backend import create_builder_and_network, trt
 from trtgraph.registry import register_node_handler, unregister_node_handler
+from conftest import check_module
 
 
 def r(*shape, seed=0):
@@ -54,7 +55,7 @@ def test_seed_api_trt_network_and_resolved_outputs():
 
 
 def test_layers_are_named_after_module_scope():
-    conv = trtgraph.convert(Small().eval(), r(1, 3, 8, 8))
+    conv = trtgraph.convert(Small().eval(), r(1, 3, 8, 8), fold_batch_norm=False)
     names = [conv.network.get_layer(i).name for i in range(conv.network.num_layers)]
     assert "conv/convolution" in names
     assert any(n.startswith("bn/batch_norm") for n in names)
@@ -294,3 +295,64 @@ def test_backend_is_rtx_or_standard():
     flag = t.NetworkDefinitionCreationFlag.STRONGLY_TYPED
     _, net = create_builder_and_network()
     assert net.get_flag(flag)
+
+
+# --------------------------------------------------------------------------- batch norm folding
+
+class _ConvBN(nn.Module):
+    def __init__(self, reuse=False, transposed=False):
+        super().__init__()
+        torch.manual_seed(0)
+        conv = nn.ConvTranspose2d if transposed else nn.Conv2d
+        self.conv1, self.bn1 = conv(3, 8, 3), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 4, 1, bias=False), nn.BatchNorm2d(4, affine=False)
+        self.reuse = reuse
+
+    def forward(self, x):
+        y = self.conv1(x)
+        z = self.bn1(y).relu()
+        z = self.bn2(self.conv2(z))
+        return z + y.mean() if self.reuse else z
+
+
+def _layer_types(conv):
+    return [str(conv.network.get_layer(i).type).split(".")[-1] for i in range(conv.network.num_layers)]
+
+
+def _bn_model(**kw):
+    from conftest import randomize
+
+    return randomize(_ConvBN(**kw)).eval()
+
+
+def test_batch_norm_folds_into_convolution():
+    model, x = _bn_model(), torch.randn(2, 3, 10, 10)
+    folded = check_module(model, [x])
+    plain = trtgraph.convert(model, [x], fold_batch_norm=False)
+    assert _layer_types(folded) == ["CONVOLUTION", "ACTIVATION", "CONVOLUTION"]
+    assert _layer_types(plain).count("ELEMENTWISE") == 4        # x * scale + shift, twice
+    assert [r.fused for r in folded.graph.nodes if r.kind == "aten::_convolution"][0].startswith("with aten::batch_norm")
+    report = folded.verify(x, node_by_node=True)
+    assert report.ok and report.first_divergent is None, str(report)
+    assert report.nodes_compared > 0
+
+
+def test_batch_norm_not_folded_when_the_convolution_output_is_read_elsewhere():
+    model, x = _bn_model(reuse=True), torch.randn(2, 3, 10, 10)
+    conv = check_module(model, [x])
+    assert _layer_types(conv).count("ELEMENTWISE") >= 2          # bn1 stays (conv1's output is reused)
+    assert sum(1 for r in conv.graph.nodes if r.fused) == 1      # bn2 still folds
+
+
+def test_batch_norm_after_transposed_convolution_is_not_folded():
+    model, x = _bn_model(transposed=True), torch.randn(2, 3, 6, 6)
+    conv = check_module(model, [x])
+    assert sum(1 for r in conv.graph.nodes if r.fused) == 1      # only conv2 (a plain convolution)
+
+
+def test_batch_norm_fold_respects_fp32_islands():
+    model, x = _bn_model(), torch.randn(2, 3, 10, 10)
+    policy = trtgraph.PrecisionPolicy(fp32_modules=["bn1"])
+    conv = trtgraph.convert(model, [x], precision="fp16", precision_policy=policy)
+    assert sum(1 for r in conv.graph.nodes if r.fused) == 1      # conv1 fp16, bn1 fp32: kept apart
+    assert conv.verify(x, rtol=1e-2).ok

@@ -165,7 +165,8 @@ class Conversion:
 def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
             verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
-            dynamic_shapes: Optional[dict] = None, precision_policy=None) -> Conversion:
+            dynamic_shapes: Optional[dict] = None, precision_policy=None,
+            fold_batch_norm: bool = True) -> Conversion:
     """Convert ``model`` (traced on ``inputs``) into a strongly typed TensorRT network.
 
     ``precision``: "fp32", "fp16" or "bf16" -- float layers compute in that dtype (casts after
@@ -175,6 +176,7 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
     ``precision_policy``: which ops stay float32 in an fp16/bf16 network (:class:`trtgraph.PrecisionPolicy`;
     default keeps softmax, normalization statistics, exp/log and long reductions in float32; ``"none"``
     computes everything in the reduced dtype). ``Conversion.fp32_nodes`` lists what it kept.
+    ``fold_batch_norm``: fold inference batch norms into the convolutions before them (default).
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -190,7 +192,8 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
     with trt_network(network):
         _, graph = torch2trt(model, list(inputs), input_names=names, verbose=verbose,
                              param_exclude=param_exclude, precision=precision, progress=progress,
-                             dynamic_shapes=dynamic_shapes, precision_policy=precision_policy)
+                             dynamic_shapes=dynamic_shapes, precision_policy=precision_policy,
+                             fold_batch_norm=fold_batch_norm)
         outs = graph.get_resolved_outputs()
         onames = list(output_names) if output_names else [f"output_{i}" for i in range(len(outs))]
         if len(onames) != len(outs):

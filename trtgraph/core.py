@@ -138,6 +138,7 @@ class NodeRecord:
     value_names: list  # jit debug names of the node outputs
     layers: list  # names of the layers the handler added
     folded: bool  # evaluated in torch (constant folding)
+    fused: str = ""  # what else this node's layers compute (a batch norm folded into a convolution)
 
     def describe(self) -> str:
         where = f" in module '{self.scope}'" if self.scope else ""
@@ -212,7 +213,7 @@ def _flatten(value) -> list:
 class _Walker:
     def __init__(self, state: _NetworkState, trace, torch_graph, verbose: bool, param_exclude: Optional[str],
                  float_dtype: torch.dtype, progress: Optional[Callable] = None, facts: Optional[ShapeFacts] = None,
-                 policy=None):
+                 policy=None, fold_batch_norm: bool = True):
         self.state = state
         self.network = state.network
         self.trace = trace
@@ -234,6 +235,9 @@ class _Walker:
         self.ctx.fp32_log = self.fp32_nodes
         self.sized: set = set()  # values computed only from dynamic input sizes
         self.network_constants: set = set()  # network tensors that do not depend on the inputs (Q/DQ weights)
+        self.fold_batch_norm = fold_batch_norm
+        self.bn_into_conv: dict = {}  # convolution node -> (scale, shift, batch_norm node)
+        self.bn_folded: set = set()  # batch_norm nodes folded into the convolution before them
 
     # ----------------------------------------------------------- up-front analysis
     def analyse(self):
@@ -304,7 +308,38 @@ class _Walker:
                     problems.append(f"{frontend.describe(node)}: {reason}")
         if problems:
             raise UnsupportedOpsError(problems)
+        if self.fold_batch_norm:
+            self._plan_batch_norm_folds(tainted)
         return tainted
+
+    def _plan_batch_norm_folds(self, tainted):
+        """Inference batch norms right after a convolution that nothing else reads: folded into
+        the convolution's weights and bias (one layer instead of three)."""
+        from .handlers.norm import bn_affine
+
+        for node in self.g.nodes():
+            if node.kind() != "aten::batch_norm" or not self.needs_handler.get(node):
+                continue
+            x = node.inputsAt(0)
+            conv = x.node()
+            if conv.kind() != "aten::_convolution" or not self.needs_handler.get(conv) or len(x.uses()) != 1:
+                continue
+            cargs, bargs = self._static_args(conv, tainted), self._static_args(node, tainted)
+            if cargs is None or bargs is None or cargs.get("transposed") is not False or bargs.get("training"):
+                continue
+            params = [cargs.get("weight"), bargs.get("running_mean"), bargs.get("running_var")]
+            optional = [cargs.get("bias"), bargs.get("weight"), bargs.get("bias")]
+            if not all(isinstance(p, torch.Tensor) for p in params) or \
+                    not all(p is None or isinstance(p, torch.Tensor) for p in optional):
+                continue
+            if self.policy is not None and \
+                    self.policy.node_in_fp32(conv.kind(), frontend.scope_of(conv)) != \
+                    self.policy.node_in_fp32(node.kind(), frontend.scope_of(node)):
+                continue  # one of them is a float32 island: keep them apart
+            scale, shift = bn_affine(bargs.get("weight"), bargs.get("bias"), bargs["running_mean"],
+                                     bargs["running_var"], float(bargs["eps"]))
+            self.bn_into_conv[conv] = (scale, shift, node)
+            self.bn_folded.add(node)
 
     def _static_args(self, node, tainted):
         schema = frontend.node_schema(node)
@@ -413,8 +448,11 @@ class _Walker:
                   f"{'folded' if folded else str(len(layers)) + ' layer(s)'}"
                   f"{'  ' + str(self.ctx.shape(results[0])) if is_trt_tensor(results[0]) else ''}",
                   file=sys.stderr)
+        fused = ""
+        if node in self.bn_into_conv:
+            fused = f"with {frontend.describe(self.bn_into_conv[node][2])} folded in"
         return NodeRecord(index, kind, frontend.scope_of(node), frontend.source_line(node), results,
-                          [v.debugName() for v in outs], layers, folded)
+                          [v.debugName() for v in outs], layers, folded, fused)
 
     def _fold(self, node, values, desc):
         kind = node.kind()
@@ -440,6 +478,14 @@ class _Walker:
         self.ctx.node_info = desc
         self.ctx.expected = [frontend.traced_type(v) for v in node.outputs()]
         self.ctx.expected_dynamic = [self.facts.axes(v) for v in node.outputs()]
+        if node in self.bn_folded:
+            return args["input"]  # already applied by the convolution before it
+        if node in self.bn_into_conv:
+            scale, shift, _ = self.bn_into_conv[node]
+            w = args["weight"]
+            args["weight"] = (w.double() * scale.reshape((-1,) + (1,) * (w.dim() - 1))).to(w.dtype)
+            b = args["bias"].double() if args["bias"] is not None else torch.zeros_like(scale)
+            args["bias"] = (b * scale + shift).to(w.dtype)
         reason = self._fp32_reason(node, args)
         try:
             if reason is None:
@@ -660,7 +706,7 @@ def _example_for(x, index: int) -> torch.Tensor:
 
 def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: bool = False,
               param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None,
-              dynamic_shapes: Optional[dict] = None, precision_policy=None):
+              dynamic_shapes: Optional[dict] = None, precision_policy=None, fold_batch_norm: bool = True):
     """Trace ``model`` and add its layers to the current network.
 
     ``inputs``: torch tensors (become network inputs named ``input_names``) or network tensors
@@ -674,6 +720,10 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
 
     ``precision_policy``: a :class:`trtgraph.PrecisionPolicy` (default: softmax, normalization
     statistics, exp/log, long reductions... stay float32 in fp16/bf16 networks), or ``"none"``.
+
+    ``fold_batch_norm``: fold each inference batch norm that directly follows a convolution (and is
+    its only reader) into the convolution's weights (the node-by-node comparison skips such
+    convolutions: their output is the batch norm's).
     """
     from .dtypes import PRECISIONS
 
@@ -740,7 +790,7 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     graph.trace = trace
     graph.profile_shapes = profile_shapes(ranges, names, examples)
     walker = _Walker(state, trace, torch_graph, verbose, param_exclude, float_dtype, progress, facts,
-                     as_policy(precision_policy))
+                     as_policy(precision_policy), fold_batch_norm)
     outputs, records = walker.run(net_inputs)
     graph.nodes = records
     graph.fp32_nodes = list(walker.fp32_nodes)

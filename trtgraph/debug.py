@@ -463,7 +463,7 @@ def compare_with_eager(graph, inputs, rtol: float = 1e-4, atol: float = 1e-5):
     eager = eager_node_values(graph, inputs)
     diffs, first_bad = [], None
     for rec in graph.nodes:
-        if rec.folded:
+        if rec.folded or rec.fused:
             continue
         for k, (name, val) in enumerate(zip(rec.value_names, rec.outputs)):
             got = _resolve(val, net_values)

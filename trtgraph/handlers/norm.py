@@ -19,16 +19,21 @@ def _validate_bn(args):
     "bool training, float momentum, float eps, bool cudnn_enabled) -> Tensor", validator=_validate_bn)
 def batch_norm(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
     rank = ctx.rank(input)
-    var = running_var.double()
-    scale = torch.rsqrt(var + eps)
+    scale, shift = bn_affine(weight, bias, running_mean, running_var, eps)
+    bshape = (1, -1) + (1,) * (rank - 2)
+    y = ctx.elementwise(input, scale.float().reshape(bshape), "PROD")
+    return ctx.elementwise(y, shift.float().reshape(bshape), "SUM")
+
+
+def bn_affine(weight, bias, running_mean, running_var, eps):
+    """Inference batch norm as ``y = x * scale + shift`` per channel (float64)."""
+    scale = torch.rsqrt(running_var.double() + eps)
     if weight is not None:
         scale = scale * weight.double()
     shift = -running_mean.double() * scale
     if bias is not None:
         shift = shift + bias.double()
-    bshape = (1, -1) + (1,) * (rank - 2)
-    y = ctx.elementwise(input, scale.float().reshape(bshape), "PROD")
-    return ctx.elementwise(y, shift.float().reshape(bshape), "SUM")
+    return scale, shift
 
 
 def _affine(ctx, y, weight, bias, shape):
