@@ -356,3 +356,15 @@ def test_batch_norm_fold_respects_fp32_islands():
     conv = trtgraph.convert(model, [x], precision="fp16", precision_policy=policy)
     assert sum(1 for r in conv.graph.nodes if r.fused) == 1      # conv1 fp16, bn1 fp32: kept apart
     assert conv.verify(x, rtol=1e-2).ok
+
+
+def test_batch_norm_fold_inside_an_fp32_island():
+    """conv1 and bn1 both kept in float32 by the policy: they fold, and the island computes the
+    folded convolution (not the bare one)."""
+    model, x = _bn_model(), torch.randn(2, 3, 10, 10)
+    policy = trtgraph.PrecisionPolicy(fp32_modules=["conv1", "bn1"])
+    conv = trtgraph.convert(model, [x], precision="fp16", precision_policy=policy)
+    assert sum(1 for r in conv.graph.nodes if r.fused) == 2
+    assert any("conv1" in n for n in conv.fp32_nodes)
+    report = conv.verify(x, rtol=1e-2)
+    assert report.ok, str(report)

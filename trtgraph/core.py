@@ -479,6 +479,9 @@ class _Walker:
         self.ctx.expected = [frontend.traced_type(v) for v in node.outputs()]
         self.ctx.expected_dynamic = [self.facts.axes(v) for v in node.outputs()]
         if node in self.bn_folded:
+            x = node.inputsAt(0)
+            if x in self.fp32_values:  # the folded convolution was a float32 island: pass its value on
+                self.fp32_values[node.output()] = self.fp32_values[x]
             return args["input"]  # already applied by the convolution before it
         if node in self.bn_into_conv:
             scale, shift, _ = self.bn_into_conv[node]
@@ -490,7 +493,7 @@ class _Walker:
         try:
             if reason is None:
                 return entry.fn(self.ctx, **args)
-            return self._handle_in_fp32(node, entry, values, schema, desc, reason)
+            return self._handle_in_fp32(node, entry, args, schema, desc, reason)
         except TrtGraphError:
             raise
         except Exception as exc:  # noqa: BLE001 - a handler bug or a TensorRT refusal, named
@@ -508,12 +511,16 @@ class _Walker:
             count = reduced_elements(tt.shape if tt else None, args.get("dim"), self.facts.axes(ins[0]))
         return self.policy.node_in_fp32(node.kind(), frontend.scope_of(node), count)
 
-    def _handle_in_fp32(self, node, entry, values, schema, desc, reason):
+    def _handle_in_fp32(self, node, entry, args, schema, desc, reason):
         """A float32 island: inputs cast up (or their float32 values from a preceding island), the
-        handler builds in float32, outputs cast down for the ops that follow."""
+        handler builds in float32, outputs cast down for the ops that follow. ``args`` are the bound
+        arguments (with any folded weights)."""
         reduced = self.ctx.float_dtype
-        values = [self.fp32_values.get(v, x) for v, x in zip(node.inputs(), values)]
-        out32 = run_in_fp32(self.ctx, entry.fn, frontend.bind_arguments(schema, values))
+        args = dict(args)
+        for arg, v in zip(schema.arguments, node.inputs()):
+            if v in self.fp32_values:
+                args[arg.name] = self.fp32_values[v]
+        out32 = run_in_fp32(self.ctx, entry.fn, args)
         outs = list(node.outputs())
         for v, r in zip(outs, [out32] if len(outs) == 1 else list(out32)):
             if is_trt_tensor(r) and to_torch(r.dtype) == torch.float32:
