@@ -140,3 +140,20 @@ def test_fp32_network_ignores_the_policy():
     conv = trtgraph.convert(TwoBlocks(), [X], precision_policy=trtgraph.PrecisionPolicy(fp32_modules=["block1"]))
     assert conv.fp32_nodes == []
     assert all(d == {torch.float32} for k, d in layer_dtypes(conv).items() if k != "CONSTANT")
+
+
+def test_in_place_write_after_an_fp32_island_is_not_lost():
+    """exp (a float32 island) writes into a slice of its output in place; the log island after it
+    must read the written value, not the island's float32 copy from before the write."""
+    def forward(m, x):
+        y = torch.exp(x)
+        y[:, 0] = 1.0
+        return torch.log(y)
+
+    x = torch.randn(2, 5, generator=torch.Generator().manual_seed(0))
+    conv = trtgraph.convert(Fn(forward), [x], precision="fp16")
+    with torch.no_grad():
+        want = forward(None, x)
+    got = conv.evaluate(x)[0]
+    assert errors(got, want)[1] < 1e-2
+    assert torch.equal(got[:, 0], torch.zeros(2))

@@ -534,6 +534,7 @@ class _Walker:
         from .handlers.shape import view_write_back
 
         self.env[target] = new_value
+        self.fp32_values.pop(target, None)  # a float32 island's copy of the old value is stale now
         while target in self.view_of:
             base, node = self.view_of[target]
             schema = frontend.node_schema(node)
@@ -547,6 +548,7 @@ class _Walker:
                 raise HandlerError(f"{desc}: writing the in-place result back through "
                                    f"{frontend.describe(node)} failed: {type(exc).__name__}: {exc}") from exc
             self.env[base] = new_value
+            self.fp32_values.pop(base, None)
             target = base
 
     def _name_new_layers(self, before: int, node) -> list:
