@@ -485,8 +485,8 @@ class _Walker:
             return args["input"]  # already applied by the convolution before it
         if node in self.bn_into_conv:
             scale, shift, _ = self.bn_into_conv[node]
-            w = args["weight"]
-            args["weight"] = (w.double() * scale.reshape((-1,) + (1,) * (w.dim() - 1))).to(w.dtype)
+            w = args["weight"]  # one new array per folded weight (in its dtype: no float64 copy)
+            args["weight"] = w * scale.to(w.dtype).reshape((-1,) + (1,) * (w.dim() - 1))
             b = args["bias"].double() if args["bias"] is not None else torch.zeros_like(scale)
             args["bias"] = (b * scale + shift).to(w.dtype)
         reason = self._fp32_reason(node, args)
