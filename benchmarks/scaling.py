@@ -274,7 +274,10 @@ def write_report(result: dict, md_path: Path, png_path):
     if copied:
         lines.append("- **Weight copies**: " + "; ".join(
             f"`{r['model']}` keeps {r['copied_bytes'] / 1e6:.1f} MB of new arrays "
-            f"({r['copied_bytes'] / r['weight_bytes']:.1%} of its weights)" for r in copied) + ".")
+            f"({r['copied_bytes'] / r['weight_bytes']:.1%} of its weights)" for r in copied) + ". These are the "
+            "convolution weights that batch-norm folding rescales (new arrays; the model's parameters are not "
+            "touched); `trtgraph.convert(..., fold_batch_norm=False)` keeps them as views of the model's storages "
+            "at the cost of two more layers per batch norm. The other models' arrays are views of their parameters.")
     else:
         lines.append("- **Weight copies**: none. In every model, the arrays that trtgraph hands to TensorRT are views "
                      "of the model's own parameter storages (fp32); the new arrays it keeps (folded batch-norm "
@@ -305,7 +308,8 @@ def write_report(result: dict, md_path: Path, png_path):
     biggest = max(ok, key=lambda r: r["peak_convert_bytes"], default=None)
     if biggest is not None:
         lines += [f"- **Where conversion memory goes** (largest: {mb(biggest['peak_convert_bytes'])} MB for "
-                  f"`{biggest['model']}`): not into weights (see *copied* above) but into `torch.jit.trace`, which "
+                  f"`{biggest['model']}`): not into weights (apart from folded batch norms, see *copied* above) but "
+                  "into `torch.jit.trace`, which "
                   "keeps every intermediate activation of the traced forward pass alive until tracing ends; it "
                   "grows with layers × tokens × hidden size, not with the weight bytes, and is handed back to "
                   "the allocator when the trace returns (GPT-2 124M at 128 tokens, measured separately: ~80–95 MB "
