@@ -512,10 +512,10 @@ def write_report(result: dict, md_path: Path, png_path: Optional[Path]):
               "quiet one. The routes alternate within each repeat so that they see the same load, but the ratios "
               "still move by some 0.1–0.3 between runs for the fastest models; compare the min–max ranges, not "
               "single figures. Memory figures do not depend on the load.",
-              "- Layer counts are not a quality measure: trtgraph emits e.g. batch norm as two elementwise layers "
-              "with constant layers, which TensorRT's builder fuses, while both ONNX exporters fold batch norm into "
-              "the convolution weights before parsing (transformers show the opposite: trtgraph has fewer layers). "
-              "Engine sizes show that the built engines hold the same weights.",
+              "- Layer counts are not a quality measure: all three routes fold inference batch norm into the "
+              "convolution weights (trtgraph since `fold_batch_norm`, its default), so CNN layer counts match; "
+              "transformers differ in how attention and normalization are decomposed. Engine sizes show that the "
+              "built engines hold the same weights.",
               "- Build times come from TensorRT-RTX's CPU-only ahead-of-time build; on a GPU machine (standard "
               "TensorRT with kernel timing) builds take longer and the build's share of the total grows.",
               "- Nothing here checks that the engines compute the same thing; trtgraph's numerical checks are in "
