@@ -41,15 +41,12 @@ def _out_size(ctx, size=None, like=None):
 
 def _broadcast(ctx, value, size):
     """A network tensor of ``size`` (ints and dynamic sizes) holding the one-element ``value``."""
+    from .shape import expand
+
     value = ctx.as_tensor(value)
-    rank = len(size)
-    if rank == 0:
+    if not size:
         return ctx.reshape(value, ()) if ctx.rank(value) else ctx.identity(value)
-    value = ctx.reshape(value, (1,) * rank)
-    if all(not ctx.is_tensor(s) and s == 1 for s in size):
-        return value
-    stride = [1 if (not ctx.is_tensor(s) and s == 1) else 0 for s in size]
-    return ctx.slice(value, [0] * rank, size, stride)
+    return expand(ctx, ctx.reshape(value, [1] * len(size)), list(size))
 
 
 def filled(ctx, value, size=None, like=None, dtype=None):

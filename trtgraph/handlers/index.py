@@ -34,14 +34,10 @@ def _gather(ctx, data, indices, axis, mode="DEFAULT"):
 
 
 def expand_to(ctx, x, shape):
-    """Broadcast a network tensor to ``shape`` (ints and dynamic sizes; leading 1s added; a
-    stride-0 slice)."""
-    x = ctx.unsqueeze_to_rank(ctx.as_tensor(x), len(shape))
-    cur = ctx.shape(x)
-    if all(not ctx.is_tensor(b) for b in shape) and tuple(cur) == tuple(shape):
-        return x
-    stride = [0 if (a == 1 and (ctx.is_tensor(b) or b != 1)) else 1 for a, b in zip(cur, shape)]
-    return ctx.slice(x, [0] * len(shape), list(shape), stride)
+    """Broadcast a network tensor to ``shape`` (ints and dynamic sizes; leading 1s added)."""
+    from .shape import expand
+
+    return expand(ctx, x, list(shape))
 
 
 def broadcast_dims(ctx, values) -> list:

@@ -320,25 +320,19 @@ def _dims(ctx, x, dim):
     return list(dim) if isinstance(dim, (list, tuple)) else [dim]
 
 
-def _accumulate_fp32(ctx, x):
-    """Sums of squares and powers overflow fp16 (and lose bf16's few mantissa bits): reduce in
-    fp32, as torch's reduced-precision kernels accumulate, and cast the result back."""
-    dtype = ctx.dtype(x)
-    return (ctx.cast(x, torch.float32), dtype) if dtype in (torch.float16, torch.bfloat16) else (x, None)
+def _reduction_input(ctx, x, dim, keepdim):
+    """``(x, dims, squeeze)``: a float ``x`` (a 0-d one as shape (1,), squeezed back at the end
+    unless ``keepdim``) and its normalized reduction dims."""
+    x = _float(ctx, x)
+    if ctx.rank(x) == 0:
+        return ctx.reshape(x, (1,)), [0], not keepdim
+    return x, _dims(ctx, x, dim), False
 
 
 def vector_norm(ctx, x, ord, dim, keepdim):
-    x, back = _accumulate_fp32(ctx, _float(ctx, x))
-    y = _vector_norm(ctx, x, ord, dim, keepdim)
-    return ctx.cast(y, back) if back is not None else y
-
-
-def _vector_norm(ctx, x, ord, dim, keepdim):
-    if ctx.rank(x) == 0:
-        x = ctx.reshape(x, (1,))
-        dims, squeeze = [0], not keepdim
-    else:
-        dims, squeeze = _dims(ctx, x, dim), False
+    """Sums of squares and powers overflow fp16: in fp16/bf16 networks the precision policy runs
+    the norm ops as float32 islands by default (trtgraph.precision.DEFAULT_FP32_OPS)."""
+    x, dims, squeeze = _reduction_input(ctx, x, dim, keepdim)
     ord = float(ord)
     dt = ctx.dtype(x)  # explicit: ctx.elementwise would map fp32 to the network's float dtype
     absx = ctx.unary(x, "ABS")
@@ -395,18 +389,9 @@ def _correction(unbiased, correction):
 
 
 def variance(ctx, x, dim, correction, keepdim):
-    """(variance, mean): ``sum((x - mean)^2) / (N - correction)`` over ``dim`` (in fp32)."""
-    x, back = _accumulate_fp32(ctx, _float(ctx, x))
-    var, mean = _variance(ctx, x, dim, correction, keepdim)
-    return (ctx.cast(var, back), ctx.cast(mean, back)) if back is not None else (var, mean)
-
-
-def _variance(ctx, x, dim, correction, keepdim):
-    if ctx.rank(x) == 0:
-        x = ctx.reshape(x, (1,))
-        dims, squeeze = [0], not keepdim
-    else:
-        dims, squeeze = _dims(ctx, x, dim), False
+    """(variance, mean): ``sum((x - mean)^2) / (N - correction)`` over ``dim`` (float32 in fp16/bf16
+    networks through the precision policy's default, like the norms)."""
+    x, dims, squeeze = _reduction_input(ctx, x, dim, keepdim)
     shape = ctx.shape(x)
     n = _numel([shape[ctx.axis(d, len(shape))] for d in dims])
     dt = ctx.dtype(x)  # explicit: ctx.elementwise would map fp32 to the network's float dtype
