@@ -59,7 +59,7 @@ def check_module(model, inputs, rtol=1e-4, atol=1e-5, precision="fp32", build=Tr
         with trtgraph.torch_network():
             _, graph = trtgraph.torch2trt(model, inputs, precision=precision, **kwargs)
         values = trtgraph.debug.network_values(graph, inputs)
-        for i, (o, w) in enumerate(zip(graph.get_resolved_outputs(), want)):
+        for i, (o, w) in enumerate(zip(graph.outputs, want)):
             assert_close(values[o.name], w, rtol, atol, f"torch debug mode, output {i}")
     return conv
 

@@ -38,10 +38,12 @@ def test_seed_api_trt_network_and_resolved_outputs():
     with trtgraph.trt_network(net):
         assert trtgraph.current_network() is net
         trace, graph = trtgraph.torch2trt(model, [x], input_names=["image"], param_exclude=r"unused\..*")
-        outs = graph.get_resolved_outputs()
-        assert len(outs) == 1 and trtgraph.has_trt_tensor(outs) and not trtgraph.has_trt_tensor([x, 1])
-        outs[0].name = "logits"
-        net.mark_output(outs[0])
+        results = graph.get_resolved_outputs()
+        assert len(results) == 1 and len(results[0]) == 1  # one list per output node
+        assert trtgraph.has_trt_tensor(results) and not trtgraph.has_trt_tensor([x, 1])
+        output_tensor = results[0][0]
+        output_tensor.name = "logits"
+        net.mark_output(tensor=output_tensor)
     assert trtgraph.current_network() is None
     assert isinstance(trace, torch.jit.ScriptModule)
     assert net.get_input(0).name == "image" and tuple(net.get_input(0).shape) == (1, 3, 8, 8)
@@ -69,7 +71,7 @@ def test_chaining_a_second_model_on_a_network_tensor():
     builder, net = create_builder_and_network()
     with trtgraph.trt_network(net):
         _, g1 = trtgraph.torch2trt(a, [x], input_names=["x"])
-        _, g2 = trtgraph.torch2trt(b, g1.get_resolved_outputs())
+        _, g2 = trtgraph.torch2trt(b, g1.get_resolved_outputs()[0][0])
         g2.mark_outputs(["y"])
     assert net.num_inputs == 1
     assert builder.build_serialized_network(net, builder.create_builder_config()) is not None

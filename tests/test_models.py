@@ -42,7 +42,7 @@ def test_model_converts_builds_and_verifies(name):
     values = network_values(graph, [x])
     with torch.no_grad():
         want = model(x)
-    debug_abs, debug_rel = errors(values[graph.get_resolved_outputs()[0].name], want)
+    debug_abs, debug_rel = errors(values[graph.get_resolved_outputs()[0][0].name], want)
     assert debug_rel < 1e-4
 
     sizes = {}

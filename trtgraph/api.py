@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,39 @@ from . import backend
 from .core import trt_network, torch2trt
 from .debug import compare_with_eager, errors
 from .dtypes import PRECISIONS
-from .errors import BuildError, InputError
+from .errors import BuildError, InputError, ModelChangedError
+from . import fingerprint as _fingerprint
+
+# default verify tolerance per precision (max error relative to max |eager|); the fp16/bf16
+# bounds are those the README documents for the model zoo
+DEFAULT_RTOL = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 6e-2}
+DEFAULT_ATOL = 1e-5
+
+# TensorRT's logger is one object per process: builds take turns so that each one reads its own errors
+_BUILD_LOCK = threading.Lock()
+
+
+def check_names(input_names, output_names) -> None:
+    """Refuse names that would make inputs/outputs ambiguous: empty, control characters,
+    duplicates, or an input named like an output (raises :class:`InputError`)."""
+    for kind, names in (("input", input_names), ("output", output_names)):
+        if names is None:
+            continue
+        seen = set()
+        for n in names:
+            if not isinstance(n, str):
+                raise InputError(f"{kind} name {n!r} is a {type(n).__name__}, expected a string")
+            if not n:
+                raise InputError(f"an {kind} name is empty; give every {kind} a non-empty name")
+            if any(not c.isprintable() for c in n):
+                raise InputError(f"{kind} name {n!r} contains a control character; use printable names")
+            if n in seen:
+                raise InputError(f"{kind} name {n!r} is given twice; {kind} names must be unique")
+            seen.add(n)
+    both = set(input_names or ()) & set(output_names or ())
+    if both:
+        raise InputError(f"{sorted(both)[0]!r} names both an input and an output; TensorRT tensor names must "
+                         "be unique across inputs and outputs")
 
 
 @dataclass
@@ -47,11 +80,26 @@ class VerifyReport:
     def ok(self) -> bool:
         return all(o.max_abs <= self.atol or o.max_rel <= self.rtol for o in self.outputs)
 
+    def advice(self) -> str:
+        """Which tolerance to raise for this report to pass (or why no tolerance helps)."""
+        bad = [o for o in self.outputs if not (o.max_abs <= self.atol or o.max_rel <= self.rtol)]
+        if not bad:
+            return "all outputs within tolerance"
+        worst = max(bad, key=lambda o: o.max_rel)
+        if worst.max_rel == float("inf"):
+            return (f"output {worst.name!r} has NaN/inf where eager has not (or at other positions): no "
+                    "tolerance covers that")
+        return (f"output {worst.name!r}: max rel error {worst.max_rel:.3g} > rtol={self.rtol:g} and max abs error "
+                f"{worst.max_abs:.3g} > atol={self.atol:g}; to accept it raise rtol to {worst.max_rel * 1.01:.2g} "
+                f"(or atol to {worst.max_abs * 1.01:.2g})")
+
     def __str__(self):
         lines = [f"verify ({self.precision}, reference evaluator vs eager torch): "
                  f"{'OK' if self.ok else 'MISMATCH'} (rtol={self.rtol:g}, atol={self.atol:g})"]
         for o in self.outputs:
             lines.append(f"  {o.name:<16} shape {str(o.shape):<20} max abs {o.max_abs:.3e}  max rel {o.max_rel:.3e}")
+        if not self.ok:
+            lines.append(f"  {self.advice()}")
         if self.nodes_compared:
             if self.first_divergent is None:
                 lines.append(f"  node by node: all {self.nodes_compared} node outputs agree")
@@ -74,6 +122,21 @@ class Conversion:
         self.convert_seconds = seconds
         self.build_seconds = None
         self._engine = None
+        self.fingerprint = _fingerprint.take(model)
+
+    def check_model_unchanged(self) -> None:
+        """Raise :class:`ModelChangedError` if the model's weights changed since conversion (the
+        network shares them, so it would silently compute with the new values)."""
+        names = _fingerprint.changed(self.model, self.fingerprint)
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            raise ModelChangedError(f"the model's parameters/buffers changed after convert ({shown}); the network "
+                                    "shares the model's weights, so convert the model again")
+
+    @property
+    def trace_warnings(self) -> list:
+        """What ``strict=False`` accepted (values baked in by the trace, random ops)."""
+        return list(self.graph.trace_warnings)
 
     @property
     def num_layers(self) -> int:
@@ -85,17 +148,20 @@ class Conversion:
 
     def build(self, workspace: Optional[int] = None) -> bytes:
         """Serialize an engine (strongly typed: precision lives in the network's dtypes)."""
+        self.check_model_unchanged()
         config = self.builder.create_builder_config()
         if workspace is not None:
             config.set_memory_pool_limit(backend.trt().MemoryPoolType.WORKSPACE, int(workspace))
         self.graph.add_profile(self.builder, config)
         log = backend.logger()
-        log.clear()
-        t0 = time.perf_counter()
-        plan = self.builder.build_serialized_network(self.network, config)
-        self.build_seconds = time.perf_counter() - t0
+        with _BUILD_LOCK:
+            log.clear()
+            t0 = time.perf_counter()
+            plan = self.builder.build_serialized_network(self.network, config)
+            self.build_seconds = time.perf_counter() - t0
+            errors_ = log.errors()
         if plan is None:
-            raise BuildError("TensorRT could not build the network:\n  " + "\n  ".join(log.errors() or ["(no message)"]))
+            raise BuildError("TensorRT could not build the network:\n  " + "\n  ".join(errors_ or ["(no message)"]))
         self._engine = bytes(memoryview(plan))
         return self._engine
 
@@ -103,6 +169,7 @@ class Conversion:
         """Write the engine (built now if needed) and its JSON sidecar; ``trtgraph.load`` reads them."""
         from .serialization import save_engine
 
+        self.check_model_unchanged()
         return save_engine(self, Path(path))
 
     def _feed(self, inputs) -> dict:
@@ -137,11 +204,17 @@ class Conversion:
         """The network's outputs computed by the reference evaluator (CPU, torch)."""
         from .reference import evaluate
 
+        self.check_model_unchanged()
         out = evaluate(self.network, self._feed(inputs))
         return [out[n] for n in self.output_names]
 
-    def verify(self, *inputs, rtol: float = 1e-4, atol: float = 1e-5, node_by_node: bool = False) -> VerifyReport:
-        """Compare the reference evaluation with the eager module; optionally node by node."""
+    def verify(self, *inputs, rtol: Optional[float] = None, atol: Optional[float] = None,
+               node_by_node: bool = False) -> VerifyReport:
+        """Compare the reference evaluation with the eager module; optionally node by node.
+        Default tolerances follow the precision (``DEFAULT_RTOL``: fp32 1e-4, fp16 1e-2, bf16 6e-2).
+        NaN and inf count as equal where eager has them at the same positions (same sign)."""
+        rtol = DEFAULT_RTOL.get(self.precision, 1e-4) if rtol is None else rtol
+        atol = DEFAULT_ATOL if atol is None else atol
         feed = self._feed(inputs)
         got = self.evaluate(*feed.values())
         from .frontend import _preserved_module_state
@@ -166,7 +239,7 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
             verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
             dynamic_shapes: Optional[dict] = None, precision_policy=None,
-            fold_batch_norm: bool = True) -> Conversion:
+            fold_batch_norm: bool = True, strict: bool = True) -> Conversion:
     """Convert ``model`` (traced on ``inputs``) into a strongly typed TensorRT network.
 
     ``precision``: "fp32", "fp16" or "bf16" -- float layers compute in that dtype (casts after
@@ -177,6 +250,10 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
     default keeps softmax, normalization statistics, exp/log and long reductions in float32; ``"none"``
     computes everything in the reduced dtype). ``Conversion.fp32_nodes`` lists what it kept.
     ``fold_batch_norm``: fold inference batch norms into the convolutions before them (default).
+    ``strict``: refuse what the trace would bake in silently -- values computed from input data and read
+    by Python (``if x.sum() > 0``, ``.item()``, ``.tolist()``) and random ops (default); ``False`` accepts
+    them with a warning each (``Conversion.trace_warnings``).
+    Names must be unique, non-empty and printable; a model returning a dict names its outputs by its keys.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -187,17 +264,20 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
     names = list(input_names) if input_names else [f"input_{i}" for i in range(len(inputs))]
     if len(names) != len(inputs):
         raise InputError(f"{len(names)} input_names for {len(inputs)} inputs")
+    check_names(names, list(output_names) if output_names else None)
     t0 = time.perf_counter()
     builder, network = backend.create_builder_and_network()
     with trt_network(network):
         _, graph = torch2trt(model, list(inputs), input_names=names, verbose=verbose,
                              param_exclude=param_exclude, precision=precision, progress=progress,
                              dynamic_shapes=dynamic_shapes, precision_policy=precision_policy,
-                             fold_batch_norm=fold_batch_norm)
-        outs = graph.get_resolved_outputs()
-        onames = list(output_names) if output_names else [f"output_{i}" for i in range(len(outs))]
+                             fold_batch_norm=fold_batch_norm, strict=strict)
+        outs = graph.outputs
+        default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
+        onames = list(output_names) if output_names else default
         if len(onames) != len(outs):
             raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
+        check_names(names, onames)
         graph.mark_outputs(onames)
     return Conversion(model, builder, network, graph, precision, names, onames, time.perf_counter() - t0)
 

@@ -18,6 +18,7 @@ import re
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -30,12 +31,17 @@ from .dtypes import to_torch, to_trt
 from .errors import (HandlerError, InputError, ParameterError, ShapeMismatchError, TraceError,
                      TrtGraphError, UnsupportedOpsError)
 from .dynamic import (ShapeFacts, baked_message, compare_traces, describe_shape, network_shape, parse_ranges,
-                      profile_shapes, second_examples)
+                      profile_shapes, resized, second_examples)
 from .errors import DynamicShapeError
 from .precision import as_policy, cast_down, reduced_elements, run_in_fp32
 from .registry import Traced, lookup
+from .trace_checks import NONDETERMINISTIC_OPS, TRAIN_RANDOM_OPS
 
 _state = threading.local()
+
+
+class TraceCheckWarning(UserWarning):
+    """A value the trace baked in, accepted because ``strict=False``."""
 
 # ops whose outputs do not depend on tensor values when shapes are static: folded in torch
 # (size-like ops see a meta tensor; creation ops see zeros of the traced shape and dtype)
@@ -161,10 +167,20 @@ class Graph:
         self.example_inputs: list = []
         self.profile_shapes: dict = {}  # input name -> (min, opt, max) shapes
         self.fp32_nodes: list = []  # nodes the precision policy kept in float32 (fp16/bf16 networks)
+        self.output_groups: list = []  # number of flattened tensors of each graph output
+        self.output_keys: Optional[list] = None  # dict keys, when the model returns a dict of tensors
+        self.trace_warnings: list = []  # what strict=False accepted
+        self.trace_findings: list = []  # every value the trace baked in (trtgraph.trace_checks.TraceFinding)
 
     def get_resolved_outputs(self) -> list:
-        """The network tensors of the model's outputs, flattened in order."""
-        return list(self.outputs)
+        """One list per output node of the traced graph, holding that output's network tensors
+        (flattened): ``results[0][0]`` is the first tensor the model returns. ``graph.outputs`` is
+        the flat list."""
+        groups, k = [], 0
+        for n in self.output_groups or [len(self.outputs)]:
+            groups.append(list(self.outputs[k:k + n]))
+            k += n
+        return groups
 
     def mark_outputs(self, names: Optional[list[str]] = None, dtype: Optional[torch.dtype] = torch.float32):
         """Name and mark every output; floating outputs are cast to ``dtype`` first."""
@@ -213,8 +229,12 @@ def _flatten(value) -> list:
 class _Walker:
     def __init__(self, state: _NetworkState, trace, torch_graph, verbose: bool, param_exclude: Optional[str],
                  float_dtype: torch.dtype, progress: Optional[Callable] = None, facts: Optional[ShapeFacts] = None,
-                 policy=None, fold_batch_norm: bool = True):
+                 policy=None, fold_batch_norm: bool = True, findings: Optional[list] = None,
+                 strict: bool = True):
         self.state = state
+        self.findings = list(findings or [])  # values the trace baked in (trtgraph.trace_checks)
+        self.strict = strict
+        self.relaxed: list = []  # refusals that strict=False turned into warnings
         self.network = state.network
         self.trace = trace
         self.g = torch_graph
@@ -244,6 +264,8 @@ class _Walker:
         """Find which values depend on the inputs and check every such node has a handler."""
         tainted = set(list(self.g.inputs())[1:])
         problems = []
+        baked_problems = [f.describe() + "; compute it with tensor ops, or pass strict=False to accept it"
+                          for f in self.findings if f.refused]
         seen = set()
         base_of = {}
         facts = self.facts
@@ -289,6 +311,9 @@ class _Walker:
                     problems.append(f"{frontend.describe(node)}: control flow/prim op {kind} is not supported "
                                     "(trace a model without data-dependent Python control flow)")
                 continue
+            reason = self._random_reason(node, kind, tainted)
+            if reason:
+                baked_problems.append(f"{frontend.describe(node)}: {reason}")
             self.needs_handler[node] = dep
             if not dep:
                 continue
@@ -306,11 +331,30 @@ class _Walker:
                 reason = entry.validator(args)
                 if reason:
                     problems.append(f"{frontend.describe(node)}: {reason}")
+        if not self.strict:
+            for p in baked_problems:
+                warnings.warn(f"trtgraph (strict=False): {p}", TraceCheckWarning, stacklevel=2)
+            self.relaxed = baked_problems
+        else:
+            problems = baked_problems + problems
         if problems:
             raise UnsupportedOpsError(problems)
         if self.fold_batch_norm:
             self._plan_batch_norm_folds(tainted)
         return tainted
+
+    def _random_reason(self, node, kind, tainted) -> Optional[str]:
+        """Why a random op cannot be converted (its draw at the example would be baked in)."""
+        if kind in NONDETERMINISTIC_OPS:
+            return (f"{kind} draws random numbers; the engine would repeat the example's draw for every input "
+                    "(pass strict=False to accept that)")
+        if kind in TRAIN_RANDOM_OPS:
+            args = self._static_args(node, tainted) or {}
+            train = args.get("train", args.get("training"))
+            if train is True:
+                return (f"{kind} with train=True is random; the model is traced in eval mode, so a module "
+                        "or functional call forces training (pass strict=False to accept the example's mask)")
+        return None
 
     def _plan_batch_norm_folds(self, tainted):
         """Inference batch norms right after a convolution that nothing else reads: folded into
@@ -701,6 +745,39 @@ _PRIM_HANDLERS = {
 
 # --------------------------------------------------------------------------- entry point
 
+def _warn_if_training(model):
+    if isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule) and \
+            any(m.training for m in model.modules()):
+        warnings.warn("the model is in training mode; trtgraph traces it in eval mode (dropout off, batch norm "
+                      "with running statistics) and leaves its flags as they were; call model.eval() first to "
+                      "silence this", UserWarning, stacklevel=3)
+
+
+def _output_keys(outputs) -> Optional[list]:
+    """Names of the flattened outputs when the model returns one dict of tensors, else None."""
+    if len(outputs) == 1 and isinstance(outputs[0], dict) and all(isinstance(k, str) for k in outputs[0]):
+        if all(not isinstance(v, (list, tuple, dict)) for v in outputs[0].values()):
+            return list(outputs[0].keys())
+    return None
+
+
+def check_shape_guards(model, torch_graph, guards, ranges, names, examples):
+    """A shape check computed from a dynamic size (``if x.shape[0] > 3``) must hold over the whole
+    range: trace again at the range's min and max and require the same graph (a different graph,
+    or a trace that fails, is a :class:`DynamicShapeError` naming the checks)."""
+    where = "; ".join(f"{g.source} ({g.message})" for g in guards[:3])
+    for corner, k in (("min", 0), ("max", 2)):
+        sizes = [resized(x, {a: r[k] for a, r in ranges.get(n, {}).items()}) for n, x in zip(names, examples)]
+        try:
+            _, g = frontend.trace_module(model, sizes)
+            compare_traces(torch_graph, g)
+        except TrtGraphError as exc:
+            raise DynamicShapeError(
+                f"the model checks a dynamic size in Python at {where}, and at the {corner} of the dynamic range "
+                f"({', '.join(str(tuple(x.shape)) for x in sizes)}) it takes another path: {exc}. The engine "
+                "would compute the example's path at every size; narrow the range or make the dimension "
+                "static") from exc
+
 def _example_for(x, index: int) -> torch.Tensor:
     """A torch tensor to trace with for a network-tensor input (chained conversion)."""
     shape = tuple(x.shape)
@@ -715,7 +792,8 @@ def _example_for(x, index: int) -> torch.Tensor:
 
 def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: bool = False,
               param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None,
-              dynamic_shapes: Optional[dict] = None, precision_policy=None, fold_batch_norm: bool = True):
+              dynamic_shapes: Optional[dict] = None, precision_policy=None, fold_batch_norm: bool = True,
+              strict: bool = True):
     """Trace ``model`` and add its layers to the current network.
 
     ``inputs``: torch tensors (become network inputs named ``input_names``) or network tensors
@@ -733,6 +811,10 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     ``fold_batch_norm``: fold each inference batch norm that directly follows a convolution (and is
     its only reader) into the convolution's weights (the node-by-node comparison skips such
     convolutions: their output is the batch norm's).
+
+    ``strict``: refuse (default) values the trace baked in from input data (``if x.sum() > 0``,
+    ``.item()``, ``.tolist()``) and random ops; ``False`` accepts them with a
+    :class:`TraceCheckWarning` each (listed in ``graph.trace_warnings``).
     """
     from .dtypes import PRECISIONS
 
@@ -772,12 +854,18 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
         raise InputError("dynamic_shapes needs a traceable nn.Module (a ScriptModule records no shapes)")
 
     t0 = time.perf_counter()
-    trace, torch_graph = frontend.trace_module(model, examples)
+    _warn_if_training(model)
+    findings: list = []
+    trace, torch_graph = frontend.trace_module(model, examples, findings)
     facts = ShapeFacts()
     if ranges:
         _, second_graph = frontend.trace_module(model, second_examples(ranges, names, examples))
         size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
         facts = compare_traces(torch_graph, second_graph, size_one)
+        dynamic_inputs = {names.index(n) for n in ranges}
+        guards = [f for f in findings if f.origin == "size" and f.inputs & dynamic_inputs]
+        if guards:
+            check_shape_guards(model, torch_graph, guards, ranges, names, examples)
     t_trace = time.perf_counter() - t0
 
     ctx = ConversionContext(state.network, float_dtype, state.keep)
@@ -799,10 +887,14 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     graph.trace = trace
     graph.profile_shapes = profile_shapes(ranges, names, examples)
     walker = _Walker(state, trace, torch_graph, verbose, param_exclude, float_dtype, progress, facts,
-                     as_policy(precision_policy), fold_batch_norm)
+                     as_policy(precision_policy), fold_batch_norm, findings, strict)
     outputs, records = walker.run(net_inputs)
     graph.nodes = records
     graph.fp32_nodes = list(walker.fp32_nodes)
+    graph.trace_warnings = list(walker.relaxed)
+    graph.trace_findings = findings
+    graph.output_groups = [len(_flatten(o)) for o in outputs]
+    graph.output_keys = _output_keys(outputs)
     flat = _flatten(outputs)
     for k, o in enumerate(flat):
         if isinstance(o, _Excluded):

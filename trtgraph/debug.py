@@ -442,10 +442,24 @@ class NodeDiff:
 
 
 def errors(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    """Max absolute error, and max absolute error relative to the reference's max magnitude."""
+    """Max absolute error, and max absolute error relative to the reference's max magnitude.
+
+    NaN and inf in ``a`` that match ``b`` (NaN at the same positions, inf of the same sign) count
+    as equal; any other NaN/inf on either side is an infinite error.
+    """
     a, b = a.detach().double(), b.detach().double()
+    if a.shape != b.shape:
+        return float("inf"), float("inf")  # a wrong shape is never within tolerance
     if a.numel() == 0:
         return 0.0, 0.0
+    special_a, special_b = ~torch.isfinite(a), ~torch.isfinite(b)
+    matched = (torch.isnan(a) & torch.isnan(b)) | (torch.isinf(a) & torch.isinf(b) & (torch.sign(a) == torch.sign(b)))
+    if bool(((special_a | special_b) & ~matched).any()):
+        return float("inf"), float("inf")
+    finite = ~matched
+    if not bool(finite.any()):
+        return 0.0, 0.0
+    a, b = a[finite], b[finite]
     abs_err = (a - b).abs().max().item()
     scale = b.abs().max().item()
     return abs_err, abs_err / scale if scale > 0 else abs_err
@@ -476,7 +490,9 @@ def compare_with_eager(graph, inputs, rtol: float = 1e-4, atol: float = 1e-5):
             a, r = errors(got, want.to(got.dtype) if not want.dtype.is_floating_point else want)
             d = NodeDiff(rec, k, a, r)
             diffs.append(d)
-            if first_bad is None and a > atol + rtol * want.double().abs().max().item():
+            scale = torch.nan_to_num(want.double(), nan=0.0, posinf=0.0, neginf=0.0).abs().max().item() \
+                if want.numel() else 0.0
+            if first_bad is None and a > atol + rtol * scale:
                 first_bad = d
     return diffs, first_bad
 

@@ -46,6 +46,11 @@ class ParameterError(TrtGraphError):
     """A parameter is missing (e.g. excluded by param_exclude but still used)."""
 
 
+class ModelChangedError(TrtGraphError):
+    """The model's parameters or buffers changed after conversion: the network (which shares the
+    weights) no longer matches what was converted. Convert again."""
+
+
 class RegistrationError(TrtGraphError):
     """Handler registration problem (duplicate key, malformed schema)."""
 

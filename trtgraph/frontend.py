@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -47,25 +48,62 @@ def check_example_inputs(inputs) -> list:
     return list(inputs)
 
 
-def trace_module(model, example_inputs: list[torch.Tensor]):
+# torch.jit.trace keeps global state (the tracing state, module scope names): two threads tracing
+# at once lose each other's module scopes. Every trace in the process takes this lock.
+TRACE_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _restored_state(model: torch.nn.Module):
+    """Snapshot every buffer and parameter; put them back after tracing, on every path.
+
+    Buffers (running statistics, counters) are copied. Parameters are not copied (they can be
+    large): a forward that writes into one in place is detected by its version counter and refused.
+    """
+    buffers = [(b, b._version, b.detach().clone()) for _, b in model.named_buffers() if b is not None]
+    params = [(name, p, p._version) for name, p in model.named_parameters()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, version, saved in buffers:
+                if b._version != version:  # written in place during the trace
+                    b.copy_(saved)
+    changed = [name for name, p, v in params if p._version != v]
+    if changed:
+        raise TraceError(f"forward wrote in place into parameter(s) {', '.join(changed[:5])} while tracing; "
+                         "trtgraph does not convert models that modify their own parameters (the parameters "
+                         "now hold the values forward wrote)")
+
+
+def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[list] = None):
     """``torch.jit.trace`` in eval mode under no_grad; returns (traced module, inlined graph).
 
-    The user's module keeps its training flags, parameters, buffers and hooks.
-    A ``torch.jit.ScriptModule`` is used as it is (its graph is inlined).
+    The user's module keeps its training flags, parameters, buffers and hooks: buffers a forward
+    mutates are restored. A ``torch.jit.ScriptModule`` is used as it is (its graph is inlined).
+    ``findings`` (a list) receives a :class:`trtgraph.trace_checks.TraceFinding` for every value
+    the tracer baked in (a ``TracerWarning``), classified by what it was computed from.
     """
+    from .trace_checks import WarningClassifier
+
     if isinstance(model, torch.jit.ScriptModule):
         return model, model.inlined_graph
     if not isinstance(model, torch.nn.Module):
         if callable(model):
             raise InputError("trtgraph converts torch.nn.Module objects; wrap the function in a Module")
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    with _preserved_module_state(model), torch.no_grad(), warnings.catch_warnings():
+    with TRACE_LOCK, _restored_state(model), _preserved_module_state(model), torch.no_grad(), \
+            warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit\.trace.*deprecated.*")
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.simplefilter("always", torch.jit.TracerWarning)
+        classifier = WarningClassifier(warnings.showwarning)
+        warnings.showwarning = classifier
         try:
             traced = torch.jit.trace(model, tuple(example_inputs), check_trace=False, strict=False)
         except Exception as exc:  # noqa: BLE001 - re-raised with context
             raise TraceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
+    if findings is not None:
+        findings.extend(classifier.findings)
     return traced, traced.inlined_graph
 
 

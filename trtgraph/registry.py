@@ -7,6 +7,9 @@
 In-place variants (``aten::relu_``) are looked up under their out-of-place key automatically.
 A key may carry an overload (``aten::add.Tensor``); lookup tries ``name.overload`` then ``name``.
 Handlers are called as ``handler(ctx, **args)`` with the node's arguments bound by schema name.
+A handler written as in the seed's README, ``def h(inputs, attributes)`` using ``current_network()``
+and returning a list, is called with the argument values in schema order. A user's handler may
+replace one of trtgraph's own (with a warning); ``unregister_node_handler`` restores it.
 
 A ``validator(args) -> str | None`` registered with the handler runs in the up-front check on the
 node's arguments (constants as Python values, other values as :class:`Traced` placeholders) and
@@ -14,7 +17,9 @@ returns a reason when the argument combination is unsupported.
 """
 from __future__ import annotations
 
+import inspect
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -32,6 +37,64 @@ class HandlerEntry:
 
 
 _HANDLERS: dict[str, HandlerEntry] = {}
+_OVERRIDDEN: dict[str, HandlerEntry] = {}  # built-in handlers a user handler replaced (restored on unregister)
+
+
+def _is_builtin(fn) -> bool:
+    return (getattr(fn, "__module__", "") or "").startswith("trtgraph.")
+
+
+def _seed_style(fn) -> bool:
+    """A handler written as in the seed's README: ``def h(inputs, attributes)`` returning a list."""
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return False
+    return params == ["inputs", "attributes"]
+
+
+def _node_schema(ctx):
+    node = getattr(ctx, "node", None)
+    if node is None:
+        return None
+    from .frontend import node_schema
+
+    return node_schema(node)
+
+
+def _is_default(value, default) -> bool:
+    if value is None or default is None:
+        return value is None and default is None
+    if isinstance(value, (bool, int, float, str)) and isinstance(default, (bool, int, float, str)):
+        return type(value) is type(default) and value == default
+    return False
+
+
+def _adapt_seed_handler(fn):
+    """Call a seed-style handler with the node's argument values in schema order (``inputs``) and
+    the same values by name (``attributes``); unwrap the list it returns for one-output nodes.
+    Trailing arguments left at their schema default (``dtype=None`` of ``aten::sum``) are not
+    passed in ``inputs``, as the TorchScript of the seed's day recorded them."""
+
+    def handler(ctx, **args):
+        values = list(args.values())
+        schema = _node_schema(ctx)
+        if schema is not None:
+            for arg in reversed(schema.arguments[:len(values)]):
+                v = values[-1]
+                if not arg.has_default_value() or not _is_default(v, arg.default_value):
+                    break
+                values.pop()
+        out = fn(values, dict(args))
+        if not isinstance(out, (list, tuple)):
+            raise RegistrationError(f"handler {fn.__qualname__} (seed style) must return a list of outputs, "
+                                    f"got {type(out).__name__}")
+        return out[0] if len(out) == 1 else tuple(out)
+
+    handler.__wrapped__ = fn
+    handler.__qualname__ = fn.__qualname__
+    handler.__module__ = fn.__module__
+    return handler
 
 
 def _normalize(key: str) -> str:
@@ -57,18 +120,29 @@ def register_node_handler(key_or_schema: str, validator: Optional[Callable] = No
     key = _normalize(key)
 
     def decorator(fn):
+        call = _adapt_seed_handler(fn) if _seed_style(fn) else fn
         if key in _HANDLERS:
             prev = _HANDLERS[key].fn
-            raise RegistrationError(
-                f"a handler for {key} is already registered ({prev.__module__}.{prev.__qualname__})")
-        _HANDLERS[key] = HandlerEntry(key, fn, validator, schema)
+            if _is_builtin(prev) and not _is_builtin(fn) and key not in _OVERRIDDEN:
+                # a user's handler replaces trtgraph's own (unregister_node_handler restores it)
+                warnings.warn(f"register_node_handler: {fn.__module__}.{fn.__qualname__} replaces trtgraph's "
+                              f"handler for {key}", UserWarning, stacklevel=2)
+                _OVERRIDDEN[key] = _HANDLERS[key]
+            else:
+                raise RegistrationError(
+                    f"a handler for {key} is already registered ({prev.__module__}.{prev.__qualname__})")
+        _HANDLERS[key] = HandlerEntry(key, call, validator, schema)
         return fn
 
     return decorator
 
 
 def unregister_node_handler(key: str) -> None:
-    _HANDLERS.pop(_normalize(key), None)
+    """Remove a handler; a built-in handler it replaced comes back."""
+    key = _normalize(key)
+    _HANDLERS.pop(key, None)
+    if key in _OVERRIDDEN:
+        _HANDLERS[key] = _OVERRIDDEN.pop(key)
 
 
 def lookup(kind: str, overload: str = "") -> Optional[HandlerEntry]:
