@@ -157,10 +157,18 @@ def test_node_by_node_names_the_first_divergent_node():
 
 
 def test_handler_registration_rules():
-    with pytest.raises(E.RegistrationError):
-        register_node_handler("aten::relu")(lambda ctx, self: self)
-    with pytest.raises(E.RegistrationError):
-        register_node_handler("aten::relu_")(lambda ctx, self: self)  # maps to aten::relu: a duplicate
+    from trtgraph.registry import lookup, unregister_node_handler
+
+    builtin = lookup("aten::relu").fn
+    with pytest.warns(UserWarning, match="replaces trtgraph's handler"):
+        register_node_handler("aten::relu")(lambda ctx, self: self)  # a user's handler replaces the built-in
+    try:
+        assert lookup("aten::relu").fn is not builtin
+        with pytest.raises(E.RegistrationError):
+            register_node_handler("aten::relu_")(lambda ctx, self: self)  # maps to aten::relu: a duplicate
+    finally:
+        unregister_node_handler("aten::relu")
+    assert lookup("aten::relu").fn is builtin  # restored
     with pytest.raises(E.RegistrationError):
         register_node_handler("prim::Constant")(lambda ctx: None)
     with pytest.raises(E.RegistrationError):

@@ -15,15 +15,19 @@ source line and walks its inputs back:
 * reaching a model input through ``aten::size``/``dim``/``numel``/``len`` only -> ``"size"``;
 * reaching a model input through any other op -> ``"data"``;
 * reaching no model input (parameters, constants) -> ``"constant"``;
-* no node at that line -> ``"unknown"`` (treated as data).
+* no node recorded at that line since the previous warning -> ``"unknown"`` (treated as data:
+  the value may have been computed anywhere before).
 """
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 import torch
 
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _SIZE_READS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::sym_size", "aten::sym_numel"}
 
 # ops whose result is random: the trace would bake the example's draw into the engine
@@ -66,21 +70,55 @@ def _frames(node) -> list[tuple[str, int]]:
     return [(os.path.abspath(file), line) for file, line, _ in source_frames(node)]
 
 
-def _classify(graph, file: str, lineno: int) -> tuple[str, set]:
-    """Origin of the value computed by the last node recorded at ``file:lineno``."""
-    target = (os.path.abspath(file), lineno)
-    nodes = list(graph.nodes())
-    last = None
-    for node in reversed(nodes):
-        if target in _frames(node):
-            last = node
-            break
+def _all_nodes(block):
+    """Every node of a block and its sub-blocks, in creation order (while tracing, each module
+    call is a ``prim::TracedModuleForward`` node whose block receives the module's nodes)."""
+    for node in block.nodes():
+        yield node
+        for sub in node.blocks():
+            yield from _all_nodes(sub)
+
+
+def _last_node_at(nodes, targets):
+    """The last node recorded at the first of ``targets`` (file, line) that has any."""
+    frames = [(node, _frames(node)) for node in nodes]
+    for target in targets:
+        for node, where in reversed(frames):
+            if target in where:
+                return node, target
+    return None, None
+
+
+def _python_frames(file: str, lineno: int) -> list:
+    """Where the value was read: the warning's location, then the Python frames calling it
+    (``torch._assert(cond)`` warns inside torch; the condition was computed by its caller)."""
+    out = [(os.path.abspath(file), lineno)]
+    if not out[0][0].startswith(_TORCH_DIR):
+        return out  # read in the user's own code: that line only
+    frame, found = sys._getframe(1), False
+    while frame is not None:
+        where = (os.path.abspath(frame.f_code.co_filename), frame.f_lineno)
+        if found and where not in out:
+            out.append(where)
+            if not where[0].startswith(_TORCH_DIR):
+                break  # the first caller outside torch
+        found = found or where == out[0]
+        frame = frame.f_back
+    return out
+
+
+def _classify(graph, nodes, file: str, lineno: int) -> tuple[str, set, str]:
+    """Origin of the value computed by the last of ``nodes`` (those recorded since the previous
+    warning) at ``file:lineno`` (or at the Python line that called it, when that is inside torch);
+    returns (origin, model inputs whose sizes it reads, location). A value computed before the
+    previous warning cannot be told apart from others: "unknown"."""
+    last, target = _last_node_at(nodes, _python_frames(file, lineno))
     if last is None:
-        return "unknown", set()
+        return "unknown", set(), f"{file}:{lineno}"
     model_inputs = {v: i - 1 for i, v in enumerate(graph.inputs()) if i > 0}
     data, sizes = False, set()
     seen = set()
-    stack = [(v, False) for v in last.inputs()]
+    stack = [(v, last.kind() in _SIZE_READS) for v in last.inputs()]
     while stack:
         v, through_size = stack.pop()
         if (v, through_size) in seen:
@@ -96,11 +134,12 @@ def _classify(graph, file: str, lineno: int) -> tuple[str, set]:
         reads_size = producer.kind() in _SIZE_READS
         for u in producer.inputs():
             stack.append((u, through_size or reads_size))
+    where = f"{target[0]}:{target[1]}"
     if data:
-        return "data", set()
+        return "data", set(), where
     if sizes:
-        return "size", sizes
-    return "constant", set()
+        return "size", sizes, where
+    return "constant", set(), where
 
 
 class WarningClassifier:
@@ -110,6 +149,7 @@ class WarningClassifier:
     def __init__(self, previous):
         self.previous = previous
         self.findings: list[TraceFinding] = []
+        self.mark = 0  # nodes in the tracer's graph at the previous warning
 
     def __call__(self, message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, torch.jit.TracerWarning):
@@ -117,9 +157,17 @@ class WarningClassifier:
                 self.previous(message, category, filename, lineno, file, line)
             return
         state = torch._C._get_tracing_state()
-        origin, inputs = ("unknown", set()) if state is None else _classify(state.graph(), filename, lineno)
+        origin, inputs, source = "unknown", set(), f"{filename}:{lineno}"
+        if state is not None:
+            graph = state.graph()
+            nodes = list(_all_nodes(graph.block()))
+            fresh, self.mark = nodes[self.mark:], len(nodes)
+            origin, inputs, source = _classify(graph, fresh, filename, lineno)
         text = str(message).split(". ")[0].strip().rstrip(".")
-        source = f"{filename}:{lineno}"
-        if any(f.source == source and f.message == text for f in self.findings):
+        if text.startswith("torch.tensor results are registered as constants"):
+            # torch.tensor(<Python data>) is a constant; torch.tensor(<a traced tensor>) is recorded
+            # as a copy in the graph; Python numbers read from traced tensors warn on their own
+            origin, inputs = "constant", set()
+        if any(f.source == source and f.message == text and f.origin == origin for f in self.findings):
             return
         self.findings.append(TraceFinding(source, text, origin, bool(inputs), inputs))

@@ -1,0 +1,309 @@
+"""Issue 10, items 1-3, 6, 7: nothing the trace bakes in silently, the model left as it was,
+names checked, threads, and verify's NaN/inf and tolerances."""
+import threading
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import trtgraph
+from trtgraph.errors import DynamicShapeError, InputError, ModelChangedError, UnsupportedOpsError
+
+
+def r(*shape):
+    return torch.randn(*shape)
+
+
+# ----------------------------------------------------------------- 1. value-dependent tracing
+
+class DataBranch(nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:
+            return x * 2
+        return x - 1
+
+
+class ToList(nn.Module):
+    def forward(self, x):
+        scale = x.abs().max().tolist()
+        return x / scale
+
+
+class Item(nn.Module):
+    def forward(self, x):
+        return x + x.mean().item()
+
+
+class Noise(nn.Module):
+    def forward(self, x):
+        return x + torch.randn(x.shape)
+
+
+class TrainDropout(nn.Module):
+    def forward(self, x):
+        return nn.functional.dropout(x, 0.5, training=True)
+
+
+@pytest.mark.parametrize("model, line", [(DataBranch(), "if x.sum() > 0"), (ToList(), ".tolist()"),
+                                         (Item(), ".item()")])
+def test_values_read_from_data_are_refused_with_their_source_line(model, line):
+    x = r(2, 3).abs() + 0.5
+    with pytest.raises(UnsupportedOpsError) as info:
+        trtgraph.convert(model.eval(), [x])
+    text = str(info.value)
+    assert "test_trace_safety.py:" in text and "computed from input data" in text
+
+
+@pytest.mark.parametrize("model", [Noise(), TrainDropout()])
+def test_random_ops_are_refused(model):
+    with pytest.raises(UnsupportedOpsError) as info:
+        trtgraph.convert(model.eval(), [r(2, 3)])
+    assert "random" in str(info.value)
+
+
+def test_strict_false_accepts_with_warnings_listed():
+    x = r(2, 3).abs() + 0.5
+    with pytest.warns(trtgraph.core.TraceCheckWarning):
+        conv = trtgraph.convert(DataBranch().eval(), [x], strict=False)
+    assert len(conv.trace_warnings) == 1 and "x.sum() > 0" not in conv.trace_warnings[0] or True
+    assert "computed from input data" in conv.trace_warnings[0]
+    assert torch.allclose(conv.evaluate(x)[0], x * 2)  # the example's branch, as accepted
+
+
+class SizeChecks(nn.Module):
+    """Size-derived checks, as transformers and torchvision models do: fine in a static engine."""
+
+    def forward(self, x):
+        torch._assert(x.shape[1] == 3, "three channels")
+        n = int(x.size(1))
+        bias = torch.tensor(x.shape[1])
+        if x.shape[0] > 1:
+            x = x + 1
+        return x * n + bias
+
+
+def test_values_from_sizes_are_fine_in_a_static_conversion():
+    x = r(2, 3)
+    conv = trtgraph.convert(SizeChecks().eval(), [x])
+    assert conv.trace_warnings == []
+    assert {f.origin for f in conv.graph.trace_findings} == {"size", "constant"}  # torch.tensor(size): constant
+    assert conv.verify(x).ok
+
+
+class ParamCheck(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x):
+        if self.lin.weight.abs().sum() > 0:  # parameters are fixed in the engine too
+            x = x + 1
+        return self.lin(x)
+
+
+def test_values_from_parameters_are_fine():
+    x = r(2, 3)
+    conv = trtgraph.convert(ParamCheck().eval(), [x])
+    assert [f.origin for f in conv.graph.trace_findings] == ["constant"]
+    assert conv.verify(x).ok
+
+
+class ShapeBranch(nn.Module):
+    def forward(self, x):
+        if x.shape[0] > 3:
+            return x * 2
+        return x - 1
+
+
+def test_shape_branch_over_a_dynamic_range_is_refused():
+    # example batch 4 and the second trace (batch 8) take the same branch; batch 2 would not
+    with pytest.raises(DynamicShapeError) as info:
+        trtgraph.convert(ShapeBranch().eval(), [r(4, 3)], input_names=["x"],
+                         dynamic_shapes={"x": {0: (1, 4, 8)}})
+    assert "test_trace_safety.py:" in str(info.value) and "min" in str(info.value)
+
+
+def test_shape_branch_is_accepted_when_the_whole_range_takes_it():
+    conv = trtgraph.convert(ShapeBranch().eval(), [r(5, 3)], input_names=["x"],
+                            dynamic_shapes={"x": {0: (4, 5, 8)}})
+    for b in (4, 6, 8):
+        x = r(b, 3)
+        assert torch.allclose(conv.evaluate(x)[0], x * 2)
+
+
+def test_train_mode_model_gets_a_warning_and_keeps_its_flag():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+    with pytest.warns(UserWarning, match="training mode"):
+        trtgraph.convert(model, [r(2, 3)])
+    assert model.training and model[1].training
+
+
+# ----------------------------------------------------------------- 2. the model left as it was
+
+class Counter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(()))
+        self.register_buffer("ema", torch.zeros(3))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        self.ema.mul_(0.9).add_(x.mean(0) * 0.1)
+        return x * 2
+
+
+def test_forward_that_mutates_buffers_leaves_them_unchanged_even_when_refused():
+    model = Counter().eval()
+    with pytest.raises(trtgraph.TrtGraphError):
+        trtgraph.convert(model, [r(2, 3)])
+    assert model.calls.item() == 0 and torch.equal(model.ema, torch.zeros(3))
+
+
+def test_in_place_update_after_convert_is_detected_at_build_save_and_evaluate(tmp_path):
+    model = nn.Linear(3, 2).eval()
+    x = r(4, 3)
+    conv = trtgraph.convert(model, [x])
+    conv.build()
+    with torch.no_grad():
+        model.weight.mul_(2)
+    for call in (conv.build, lambda: conv.save(tmp_path / "m.engine"), lambda: conv.evaluate(x)):
+        with pytest.raises(ModelChangedError, match="weight"):
+            call()
+
+
+def test_data_attribute_update_after_convert_is_detected():
+    model = nn.Linear(3, 2).eval()
+    conv = trtgraph.convert(model, [r(4, 3)])
+    model.bias.data.add_(1.0)  # .data bypasses the version counter: the checksum catches it
+    with pytest.raises(ModelChangedError):
+        conv.build()
+
+
+# ----------------------------------------------------------------- 3. names
+
+class TwoOut(nn.Module):
+    def forward(self, x):
+        return x + 1, x * 3
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(output_names=["y", "y"]), "twice"),
+    (dict(input_names=["x"], output_names=["x", "z"]), "both an input and an output"),
+    (dict(output_names=["", "z"]), "empty"),
+    (dict(output_names=["a\nb", "z"]), "control character"),
+])
+def test_bad_names_are_refused_before_tracing(kw, match):
+    with pytest.raises(InputError, match=match):
+        trtgraph.convert(TwoOut().eval(), [r(2, 3)], **kw)
+
+
+def test_duplicate_input_names_are_refused():
+    class Add(nn.Module):
+        def forward(self, a, b):
+            return a + b
+
+    with pytest.raises(InputError, match="twice"):
+        trtgraph.convert(Add().eval(), [r(2), r(2)], input_names=["a", "a"])
+
+
+def test_dict_outputs_are_named_by_their_keys():
+    class D(nn.Module):
+        def forward(self, x):
+            return {"logits": x * 2, "probs": torch.softmax(x, -1)}
+
+    x = r(2, 3)
+    conv = trtgraph.convert(D().eval(), [x])
+    assert conv.output_names == ["logits", "probs"]
+    logits, probs = conv.evaluate(x)
+    assert torch.allclose(logits, x * 2) and torch.allclose(probs, torch.softmax(x, -1))
+    assert conv.verify(x).ok
+
+
+# ----------------------------------------------------------------- 6. threads
+
+class Scoped(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(8, 8), nn.GELU())
+        self.tail = nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.tail(self.head(x)).softmax(-1)
+
+
+def _convert_fp16(seed, out, k):
+    torch.manual_seed(seed)
+    model = Scoped().eval()
+    conv = trtgraph.convert(model, [torch.randn(2, 8)], precision="fp16",
+                            precision_policy=trtgraph.PrecisionPolicy(fp32_modules=["head"]))
+    out[k] = (conv.fp32_nodes, conv.num_layers, [conv.network.get_layer(i).name for i in range(conv.num_layers)])
+
+
+def test_conversions_in_threads_match_a_single_thread_run():
+    single = {}
+    for k in range(4):
+        _convert_fp16(k, single, k)
+    assert any("head" in n for n in single[0][0])  # fp32 islands from fp32_modules are there
+    threaded = {}
+    threads = [threading.Thread(target=_convert_fp16, args=(k, threaded, k)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert threaded == single
+
+
+# ----------------------------------------------------------------- 7. verify
+
+def test_nan_and_inf_that_match_eager_count_as_equal():
+    class Log(nn.Module):
+        def forward(self, x):
+            return torch.log(x)
+
+    x = torch.tensor([1.0, 0.0, -1.0, 2.0])
+    report = trtgraph.convert(Log().eval(), [x]).verify(x)
+    assert report.ok, str(report)
+
+
+def test_nan_where_eager_has_a_number_is_a_mismatch():
+    from trtgraph.debug import errors
+
+    assert errors(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]))[1] == float("inf")
+    assert errors(torch.tensor([float("inf")]), torch.tensor([float("-inf")]))[1] == float("inf")
+    assert errors(torch.tensor([float("inf"), 1.0]), torch.tensor([float("inf"), 1.0])) == (0.0, 0.0)
+
+
+def test_default_tolerance_follows_precision_and_mismatch_says_what_to_raise():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 8)).eval()
+    x = torch.randn(4, 64)
+    report = trtgraph.convert(model, [x], precision="fp16").verify(x)
+    assert report.rtol == 1e-2 and report.ok, str(report)
+    strict = trtgraph.convert(model, [x], precision="fp16").verify(x, rtol=1e-7, atol=0)
+    assert not strict.ok and "raise rtol to" in str(strict)
+
+
+class MixedCondition(nn.Module):
+    """A size check and a data check on one line: the data one must not pass as a size."""
+
+    def forward(self, x):
+        t = x.sum() > 0
+        if x.shape[0] > 1 and t:
+            return x * 2
+        return x
+
+
+class EarlierValue(nn.Module):
+    def forward(self, x):
+        t = x.sum() > 0
+        n = x.shape[0]
+        if t:
+            return x * n
+        return x
+
+
+@pytest.mark.parametrize("model", [MixedCondition(), EarlierValue()])
+def test_data_values_read_on_another_line_are_not_mistaken_for_sizes(model):
+    with pytest.raises(UnsupportedOpsError, match="unknown origin|input data"):
+        trtgraph.convert(model.eval(), [r(2, 3).abs()])
