@@ -25,14 +25,37 @@ File format
   Shapes use -1 for dynamic dimensions. ``profile`` is the input's min/opt/max shape of
   optimization profile 0 (all three equal the shape while trtgraph builds static engines).
 
-Both files are written atomically (a temporary file in the same folder, then ``os.replace``);
-the engine is written before its sidecar.
+Both files are written atomically (a temporary file in the same folder, then ``os.replace``),
+with the permissions a plain ``open(path, "wb")`` would give: 0o666 minus the umask for a new
+file, the existing mode when a file is replaced. The engine is written before its sidecar, and the
+metadata is validated before anything is written.
+
+The sidecar schema (:func:`validate_metadata`; one validator for ``load``, ``TRTModule``,
+``load_state_dict``, ``trtgraph info`` and the cache): the keys above and no others (``extra`` holds
+any JSON object with printable string keys); ``format_version`` an integer >= 1 (a bool is not an
+integer); shapes arrays of at most 8 integers >= -1; ``profile`` (inputs only, required when the
+shape has a -1) three arrays of integers >= 0 of the shape's rank, min <= opt <= max elementwise and
+equal to the shape on its static dimensions; dtypes from the known set; names non-empty, printable
+(no control, format or surrogate characters) and unique across inputs and outputs; ``precision``
+one of fp32, fp16, bf16 (or "unknown" for metadata read from an engine); ``engine_size`` an
+integer > 0; ``engine_sha256`` and ``model_hash`` 64 lowercase hex digits; ``created`` ISO 8601.
+The text must be UTF-8 standard JSON (no NaN, no duplicate keys), at most 1 MiB, nested at most
+32 deep (checked before parsing). Each violation is a :class:`SidecarSchemaError` whose ``field``
+names the field (``inputs[0].profile.min``) and whose message says why.
+
+The SHA-256 is an integrity check, not authentication: anyone who can edit the engine can rewrite
+its sidecar to match. Load engines only from sources you trust.
 
 Checks on load (:func:`load`, ``TRTModule(path)``, ``TRTModule.load_state_dict``), each a
 named error, never a crash:
 
-* missing or unreadable sidecar, wrong ``format``, missing keys -> :class:`EngineFormatError`;
-* engine file shorter/longer than ``engine_size`` (truncated) -> :class:`EngineFormatError`;
+* an engine or sidecar path that is a FIFO, device, directory or socket -> :class:`NotARegularFileError`,
+  without opening it (``os.stat``, then a non-blocking open and ``fstat``);
+* missing or unreadable sidecar -> :class:`EngineFormatError`; a schema violation (above) ->
+  :class:`SidecarSchemaError`;
+* engine file shorter/longer than ``engine_size`` (truncated) -> :class:`EngineFormatError`; without a
+  sidecar, a TensorRT-RTX plan shorter/longer than the length its header records (:func:`check_plan_size`)
+  -> :class:`EngineFormatError`;
 * SHA-256 of the engine differs from ``engine_sha256`` -> :class:`EngineIntegrityError`;
 * built by another TensorRT family (standard vs RTX) or version, or a newer ``format_version``
   -> :class:`EngineVersionError`;
@@ -43,14 +66,18 @@ named error, never a crash:
   the version bytes) is not seen -- the SHA-256 check covers that. With a GPU,
   ``VERSION_MISMATCH`` -> :class:`EngineVersionError`; the GPU-related flags are reported by
   deserialization as :class:`GpuUnavailableError`. Standard TensorRT has no such call.
+* at deserialization (a GPU), the engine's own I/O tensors -- names, input/output mode, dtypes,
+  shapes, the inputs' profile -- are compared with the metadata (:func:`check_engine_matches`);
+  a difference (an edited or swapped sidecar) -> :class:`EngineMismatchError`.
 
 ``model_hash`` is a SHA-256 over the traced graph's text (TorchScript's per-process
 ``___torch_mangle_N`` class-name suffixes and the ``# file:line`` source comments removed), the
 values of tensor constants in the graph, and every parameter and buffer of the model (name,
 dtype, shape, bytes), streamed through hashlib one tensor at a time.
 
-``trtgraph info ENGINE`` (:func:`cmd_info`) prints the sidecar, the checks above and, when the
-engine can be deserialized (a supported GPU), TensorRT's engine inspector output.
+``trtgraph info ENGINE`` (:func:`cmd_info`) prints the sidecar, the checks above (``check plan size``
+too, which is what catches a truncated engine that has no sidecar) and, when the engine can be
+deserialized (a supported GPU), TensorRT's engine inspector output.
 """
 from __future__ import annotations
 
