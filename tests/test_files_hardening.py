@@ -216,6 +216,18 @@ def test_metadata_is_validated_before_writing(built, tmp_path):
     assert not path.exists() and not ser.sidecar_path(path).exists()
 
 
+def test_strings_that_look_like_shapes_are_written_verbatim(built, tmp_path):
+    """The sidecar puts each shape on one line; a name or an extra value such as "[1,  2]" must not be
+    rewritten with them (it was: the name then no longer matched the engine's tensor)."""
+    conv, engine = built
+    meta = ser.metadata_from_conversion(conv, engine, extra={"note": "[3,   4]", "shape": [5,  6]})
+    meta.outputs[0].name = "out[1,  2]"
+    path = ser.write_engine(tmp_path / "m.engine", engine, meta)
+    loaded = trtgraph.load(path).metadata
+    assert loaded.outputs[0].name == "out[1,  2]" and loaded.extra == {"note": "[3,   4]", "shape": [5, 6]}
+    assert '"shape": [2, 4]' in ser.sidecar_path(path).read_text()
+
+
 # --------------------------------------------------------------------------- 2. deeply nested JSON
 
 @pytest.mark.parametrize("make", [

@@ -164,7 +164,12 @@ class TensorSpec:
         return text
 
 
-_INT_LIST = re.compile(r"\[[-\d,\s]*\]")
+_INT_LIST_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\[[-\d,\s]*\]', re.S)  # strings are matched to be skipped
+
+
+def _one_line(m) -> str:
+    text = m.group(0)
+    return text if text.startswith('"') else json.dumps(json.loads(text))
 
 
 @dataclass
@@ -203,7 +208,7 @@ class EngineMetadata:
 
     def to_json(self) -> str:
         text = json.dumps(self.to_dict(), indent=2)
-        return _INT_LIST.sub(lambda m: json.dumps(json.loads(m.group(0))), text) + "\n"  # shapes on one line
+        return _INT_LIST_OR_STRING.sub(_one_line, text) + "\n"  # shapes on one line, strings untouched
 
     def validated(self, where: str = "engine metadata") -> "EngineMetadata":
         """A copy checked against the sidecar schema (for metadata objects built in Python)."""
