@@ -112,3 +112,23 @@ class InputDtypeError(EngineInputError):
 
 class InputDeviceError(EngineInputError):
     """An input is not a CUDA tensor on the engine's device."""
+
+
+class SidecarSchemaError(EngineFormatError):
+    """A field of an engine's metadata (sidecar or state_dict) violates the schema; ``field`` names it
+    (e.g. ``inputs[0].profile.min``; None when the whole document is at fault: too large, too deeply
+    nested, not JSON)."""
+
+    def __init__(self, message: str, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class NotARegularFileError(EngineFormatError):
+    """An engine or sidecar path names a FIFO, a device, a directory or another non-regular file: it is
+    refused without being opened for reading (reading a FIFO would block forever)."""
+
+
+class EngineMismatchError(EngineFormatError):
+    """The deserialized engine's own inputs/outputs (names, input/output mode, dtypes, shapes, profile)
+    differ from what its metadata records: the sidecar does not describe this engine."""

@@ -22,6 +22,7 @@ without pickle; ``TRTModule().load_state_dict(sd)`` checks and restores both.
 """
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Optional
@@ -64,9 +65,9 @@ class TRTModule(torch.nn.Module):
             return
         if isinstance(engine, (str, Path)):
             path = Path(engine)
-            if not path.is_file():
+            if ser.regular_file_stat(path, "engine file") is None:  # a FIFO or device: refused, never opened
                 raise EngineFormatError(f"{path}: no such engine file")
-            if metadata is None and ser.sidecar_path(path).exists():
+            if metadata is None and os.path.lexists(ser.sidecar_path(path)):
                 metadata = ser.read_metadata(path)
             self.source_path = str(path)
             data = ser.read_engine_file(path)
@@ -218,6 +219,7 @@ class TRTModule(torch.nn.Module):
             engine = runtime.deserialize_cuda_engine(data)
             if engine is None:
                 raise _gpu_error("TensorRT could not deserialize the engine", device, [], log.errors(), backend)
+            self.check_engine(engine)
             context = engine.create_execution_context()
             if context is None:
                 raise _gpu_error("TensorRT could not create an execution context", device, [], log.errors(), backend)
@@ -225,6 +227,13 @@ class TRTModule(torch.nn.Module):
         if self._metadata is None:
             self._metadata = ser.metadata_from_engine(engine, data)
         return engine
+
+    def check_engine(self, cuda_engine):
+        """Refuse a deserialized engine whose own inputs/outputs (names, modes, dtypes, shapes, profile)
+        differ from this module's metadata, with :class:`EngineMismatchError`: an edited or swapped
+        sidecar must not make TensorRT read or write buffers of the wrong size."""
+        if self._metadata is not None:
+            ser.check_engine_matches(cuda_engine, self._metadata, self.source_path or "engine")
 
     def inspect(self, fmt: str = "ONELINE") -> str:
         """TensorRT's engine inspector output (``fmt``: ONELINE or JSON); deserializes the engine."""
@@ -321,7 +330,10 @@ def _check_shape(spec, shape: tuple):
 
 
 def _as_metadata(metadata) -> Optional[ser.EngineMetadata]:
-    if metadata is None or isinstance(metadata, ser.EngineMetadata):
+    if metadata is None:
+        return None
+    if isinstance(metadata, ser.EngineMetadata):
+        metadata.validated()  # checked like a sidecar; the caller's object is kept
         return metadata
     if isinstance(metadata, dict):
         return ser.EngineMetadata.from_dict(metadata)

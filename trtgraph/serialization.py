@@ -25,14 +25,37 @@ File format
   Shapes use -1 for dynamic dimensions. ``profile`` is the input's min/opt/max shape of
   optimization profile 0 (all three equal the shape while trtgraph builds static engines).
 
-Both files are written atomically (a temporary file in the same folder, then ``os.replace``);
-the engine is written before its sidecar.
+Both files are written atomically (a temporary file in the same folder, then ``os.replace``),
+with the permissions a plain ``open(path, "wb")`` would give: 0o666 minus the umask for a new
+file, the existing mode when a file is replaced. The engine is written before its sidecar, and the
+metadata is validated before anything is written.
+
+The sidecar schema (:func:`validate_metadata`; one validator for ``load``, ``TRTModule``,
+``load_state_dict``, ``trtgraph info`` and the cache): the keys above and no others (``extra`` holds
+any JSON object with printable string keys); ``format_version`` an integer >= 1 (a bool is not an
+integer); shapes arrays of at most 8 integers >= -1; ``profile`` (inputs only, required when the
+shape has a -1) three arrays of integers >= 0 of the shape's rank, min <= opt <= max elementwise and
+equal to the shape on its static dimensions; dtypes from the known set; names non-empty, printable
+(no control, format or surrogate characters) and unique across inputs and outputs; ``precision``
+one of fp32, fp16, bf16 (or "unknown" for metadata read from an engine); ``engine_size`` an
+integer > 0; ``engine_sha256`` and ``model_hash`` 64 lowercase hex digits; ``created`` ISO 8601.
+The text must be UTF-8 standard JSON (no NaN, no duplicate keys), at most 1 MiB, nested at most
+32 deep (checked before parsing). Each violation is a :class:`SidecarSchemaError` whose ``field``
+names the field (``inputs[0].profile.min``) and whose message says why.
+
+The SHA-256 is an integrity check, not authentication: anyone who can edit the engine can rewrite
+its sidecar to match. Load engines only from sources you trust.
 
 Checks on load (:func:`load`, ``TRTModule(path)``, ``TRTModule.load_state_dict``), each a
 named error, never a crash:
 
-* missing or unreadable sidecar, wrong ``format``, missing keys -> :class:`EngineFormatError`;
-* engine file shorter/longer than ``engine_size`` (truncated) -> :class:`EngineFormatError`;
+* an engine or sidecar path that is a FIFO, device, directory or socket -> :class:`NotARegularFileError`,
+  without opening it (``os.stat``, then a non-blocking open and ``fstat``);
+* missing or unreadable sidecar -> :class:`EngineFormatError`; a schema violation (above) ->
+  :class:`SidecarSchemaError`;
+* engine file shorter/longer than ``engine_size`` (truncated) -> :class:`EngineFormatError`; without a
+  sidecar, a TensorRT-RTX plan shorter/longer than the length its header records (:func:`check_plan_size`)
+  -> :class:`EngineFormatError`;
 * SHA-256 of the engine differs from ``engine_sha256`` -> :class:`EngineIntegrityError`;
 * built by another TensorRT family (standard vs RTX) or version, or a newer ``format_version``
   -> :class:`EngineVersionError`;
@@ -43,14 +66,18 @@ named error, never a crash:
   the version bytes) is not seen -- the SHA-256 check covers that. With a GPU,
   ``VERSION_MISMATCH`` -> :class:`EngineVersionError`; the GPU-related flags are reported by
   deserialization as :class:`GpuUnavailableError`. Standard TensorRT has no such call.
+* at deserialization (a GPU), the engine's own I/O tensors -- names, input/output mode, dtypes,
+  shapes, the inputs' profile -- are compared with the metadata (:func:`check_engine_matches`);
+  a difference (an edited or swapped sidecar) -> :class:`EngineMismatchError`.
 
 ``model_hash`` is a SHA-256 over the traced graph's text (TorchScript's per-process
 ``___torch_mangle_N`` class-name suffixes and the ``# file:line`` source comments removed), the
 values of tensor constants in the graph, and every parameter and buffer of the model (name,
 dtype, shape, bytes), streamed through hashlib one tensor at a time.
 
-``trtgraph info ENGINE`` (:func:`cmd_info`) prints the sidecar, the checks above and, when the
-engine can be deserialized (a supported GPU), TensorRT's engine inspector output.
+``trtgraph info ENGINE`` (:func:`cmd_info`) prints the sidecar, the checks above (``check plan size``
+too, which is what catches a truncated engine that has no sidecar) and, when the engine can be
+deserialized (a supported GPU), TensorRT's engine inspector output.
 """
 from __future__ import annotations
 
@@ -60,7 +87,10 @@ import hashlib
 import json
 import os
 import re
+import stat
+import struct
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -68,8 +98,9 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .errors import (BackendUnavailableError, EngineFormatError, EngineIntegrityError, EngineVersionError,
-                     GpuUnavailableError, TrtGraphError)
+from .errors import (BackendUnavailableError, EngineFormatError, EngineIntegrityError, EngineMismatchError,
+                     EngineVersionError, GpuUnavailableError, NotARegularFileError, SidecarSchemaError,
+                     TrtGraphError)
 
 FORMAT = "trtgraph-engine"
 FORMAT_VERSION = 1
@@ -122,24 +153,9 @@ class TensorSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d, where: str) -> "TensorSpec":
-        if not isinstance(d, dict):
-            raise EngineFormatError(f"{where}: expected an object, got {type(d).__name__}")
-        try:
-            name, shape, dtype = d["name"], d["shape"], d["dtype"]
-        except KeyError as exc:
-            raise EngineFormatError(f"{where}: missing key {exc.args[0]!r}") from None
-        if not isinstance(name, str) or not _is_shape(shape) or not isinstance(dtype, str):
-            raise EngineFormatError(f"{where}: malformed tensor entry {d!r}")
-        dtype_from_name(dtype)
-        spec = cls(name, tuple(shape), dtype)
-        prof = d.get("profile")
-        if prof is not None:
-            if not isinstance(prof, dict) or not all(_is_shape(prof.get(k)) and len(prof[k]) == len(shape)
-                                                     for k in ("min", "opt", "max")):
-                raise EngineFormatError(f"{where}: malformed profile {prof!r}")
-            spec.min, spec.opt, spec.max = (tuple(prof[k]) for k in ("min", "opt", "max"))
-        return spec
+    def from_dict(cls, d, where: str, is_input: Optional[bool] = None) -> "TensorSpec":
+        """A validated spec (see :func:`validate_tensor`); ``is_input`` None accepts either kind."""
+        return validate_tensor(d, where, "", is_input)
 
     def describe(self) -> str:
         text = f"{self.name} {self.dtype} {tuple(self.shape)}"
@@ -148,11 +164,12 @@ class TensorSpec:
         return text
 
 
-_INT_LIST = re.compile(r"\[[-\d,\s]*\]")
+_INT_LIST_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\[[-\d,\s]*\]', re.S)  # strings are matched to be skipped
 
 
-def _is_shape(s) -> bool:
-    return isinstance(s, list) and all(isinstance(d, int) and not isinstance(d, bool) for d in s)
+def _one_line(m) -> str:
+    text = m.group(0)
+    return text if text.startswith('"') else json.dumps(json.loads(text))
 
 
 @dataclass
@@ -191,57 +208,282 @@ class EngineMetadata:
 
     def to_json(self) -> str:
         text = json.dumps(self.to_dict(), indent=2)
-        return _INT_LIST.sub(lambda m: json.dumps(json.loads(m.group(0))), text) + "\n"  # shapes on one line
+        return _INT_LIST_OR_STRING.sub(_one_line, text) + "\n"  # shapes on one line, strings untouched
+
+    def validated(self, where: str = "engine metadata") -> "EngineMetadata":
+        """A copy checked against the sidecar schema (for metadata objects built in Python)."""
+        try:
+            d = self.to_dict()
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise SidecarSchemaError(f"{where}: malformed metadata object ({type(exc).__name__}: {exc})") from None
+        return validate_metadata(d, where)
 
     @classmethod
     def from_dict(cls, d, where: str = "engine metadata") -> "EngineMetadata":
-        if not isinstance(d, dict):
-            raise EngineFormatError(f"{where}: expected a JSON object, got {type(d).__name__}")
-        if d.get("format") != FORMAT:
-            raise EngineFormatError(f"{where}: not a trtgraph engine sidecar (format {d.get('format')!r}, "
-                                    f"expected {FORMAT!r})")
-        version = d.get("format_version")
-        if not isinstance(version, int):
-            raise EngineFormatError(f"{where}: format_version {version!r} is not an integer")
-        if version > FORMAT_VERSION:
-            raise EngineVersionError(f"{where}: format_version {version} was written by a newer trtgraph; "
-                                     f"this trtgraph reads format_version <= {FORMAT_VERSION}")
-        for key in ("inputs", "outputs", "precision", "engine_sha256", "engine_size", "tensorrt",
-                    "trtgraph_version"):
-            if key not in d:
-                raise EngineFormatError(f"{where}: missing key {key!r}")
-        if not isinstance(d["inputs"], list) or not isinstance(d["outputs"], list):
-            raise EngineFormatError(f"{where}: 'inputs' and 'outputs' must be lists")
-        trt_info = d["tensorrt"]
-        if not isinstance(trt_info, dict) or not all(isinstance(trt_info.get(k), str) for k in ("family", "version")):
-            raise EngineFormatError(f"{where}: 'tensorrt' must hold 'family' and 'version' strings, got {trt_info!r}")
-        sha, size = d["engine_sha256"], d["engine_size"]
-        if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
-            raise EngineFormatError(f"{where}: engine_sha256 {sha!r} is not a SHA-256 hex digest")
-        if not isinstance(size, int) or size < 0:
-            raise EngineFormatError(f"{where}: engine_size {size!r} is not a byte count")
-        extra = d.get("extra") or {}
-        if not isinstance(extra, dict):
-            raise EngineFormatError(f"{where}: 'extra' must be an object")
-        return cls(
-            inputs=[TensorSpec.from_dict(s, f"{where}: inputs[{i}]") for i, s in enumerate(d["inputs"])],
-            outputs=[TensorSpec.from_dict(s, f"{where}: outputs[{i}]") for i, s in enumerate(d["outputs"])],
-            precision=str(d["precision"]), engine_sha256=sha, engine_size=size, tensorrt=dict(trt_info),
-            trtgraph_version=str(d["trtgraph_version"]), model_hash=d.get("model_hash"), created=d.get("created"),
-            extra=extra, format=FORMAT, format_version=version)
+        """Metadata from its dict form, validated strictly (:func:`validate_metadata`)."""
+        return validate_metadata(d, where)
 
     @classmethod
     def from_json(cls, text, where: str = "engine metadata") -> "EngineMetadata":
-        if isinstance(text, (bytes, bytearray, memoryview)):
-            try:
-                text = bytes(text).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise EngineFormatError(f"{where}: not UTF-8 text ({exc})") from None
+        """Metadata from sidecar text or bytes: size, nesting depth, JSON syntax, then the schema."""
+        return validate_metadata(parse_sidecar_json(text, where), where)
+
+
+# --------------------------------------------------------------------------- the sidecar schema
+# One validator for every way metadata comes in: trtgraph.load, TRTModule(path / metadata / state_dict),
+# trtgraph info and the cache. Each violation is a SidecarSchemaError naming the field and the reason.
+
+MAX_SIDECAR_BYTES = 1 << 20   # a real sidecar is about 1 KB; `extra` may hold a little more
+MAX_JSON_DEPTH = 32           # the schema itself nests 5 deep (document, inputs, tensor, profile, min)
+MAX_NAME_CHARS = 1024
+MAX_TENSORS = 4096
+MAX_RANK = 8                  # TensorRT's Dims::MAX_DIMS
+_INT64_MAX = 2 ** 63 - 1
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_BRACKET = re.compile(r"[\[\]{}]")
+_TOP_REQUIRED = ("format", "format_version", "inputs", "outputs", "precision", "trtgraph_version", "tensorrt",
+                 "engine_size", "engine_sha256")
+_TOP_OPTIONAL = ("model_hash", "created", "extra")
+_FAMILIES = ("tensorrt", "tensorrt_rtx")
+
+
+def _kind(v) -> str:
+    """The JSON name of a value's type."""
+    for t, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"),
+                    (list, "an array"), (dict, "an object"), (type(None), "null")):
+        if isinstance(v, t):
+            return name
+    return f"a Python {type(v).__name__}"
+
+
+def _short(v, limit: int = 60) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit] + "...(" + str(len(text)) + " chars)"
+
+
+def _bad(where: str, field: str, why: str) -> SidecarSchemaError:
+    return SidecarSchemaError(f"{where}: {field}: {why}", field=field)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _text(v, where: str, field: str, max_chars: int = MAX_NAME_CHARS) -> str:
+    """A non-empty, printable string (no control, format or surrogate characters) of bounded length."""
+    if not isinstance(v, str):
+        raise _bad(where, field, f"expected a string, got {_kind(v)} {_short(v)}")
+    if not v:
+        raise _bad(where, field, "is empty")
+    if len(v) > max_chars:
+        raise _bad(where, field, f"is {len(v)} characters long (at most {max_chars})")
+    if not v.isprintable():
+        i = next(i for i, c in enumerate(v) if not c.isprintable())
+        raise _bad(where, field, f"{_short(v)} holds the non-printable character {v[i]!r} at position {i}")
+    return v
+
+
+def _shape_field(v, where: str, field: str, lowest: int, rank: Optional[int] = None) -> tuple:
+    """A shape: a list of at most MAX_RANK integers, each >= ``lowest`` and fitting int64."""
+    if not isinstance(v, list):
+        raise _bad(where, field, f"expected an array of integers, got {_kind(v)} {_short(v)}")
+    if len(v) > MAX_RANK:
+        raise _bad(where, field, f"rank {len(v)}: TensorRT tensors have at most {MAX_RANK} dimensions")
+    for i, d in enumerate(v):
+        if not _is_int(d):
+            raise _bad(where, f"{field}[{i}]", f"expected an integer, got {_kind(d)} {_short(d)}")
+        if not lowest <= d <= _INT64_MAX:
+            what = "-1 (dynamic) or a size >= 0" if lowest < 0 else "a size >= 0"
+            raise _bad(where, f"{field}[{i}]", f"{_short(d)} is not {what}")
+    if rank is not None and len(v) != rank:
+        raise _bad(where, field, f"has rank {len(v)}, the tensor's shape has rank {rank}")
+    return tuple(v)
+
+
+def _object(v, where: str, field: str, required=(), optional=()) -> dict:
+    if not isinstance(v, dict):
+        raise _bad(where, field or "document", f"expected an object, got {_kind(v)} {_short(v)}")
+    for k in v:
+        if not isinstance(k, str):
+            raise _bad(where, field or "document", f"key {_short(k)} is not a string")
+    for k in required:
+        if k not in v:
+            raise _bad(where, field or "document", f"missing key {k!r}")
+    unknown = [k for k in v if k not in required and k not in optional]
+    if unknown:
+        raise _bad(where, _join(field, unknown[0]), f"unknown key (expected {', '.join(required + optional)})")
+    return v
+
+
+def _join(field: str, key: str) -> str:
+    return f"{field}.{key}" if field else key
+
+
+def validate_tensor(d, where: str, field: str, is_input: Optional[bool]) -> "TensorSpec":
+    """One ``inputs[i]`` / ``outputs[i]`` entry. Inputs may (dynamic ones must) carry a ``profile`` with
+    min <= opt <= max of the shape's rank, equal to the shape on its static dimensions."""
+    optional = ("profile",) if is_input is not False else ()
+    d = _object(d, where, field, ("name", "shape", "dtype"), optional)
+    name = _text(d["name"], where, _join(field, "name"))
+    shape = _shape_field(d["shape"], where, _join(field, "shape"), -1)
+    dtype = d["dtype"]
+    if not isinstance(dtype, str) or dtype not in _DTYPES_BY_NAME:
+        raise _bad(where, _join(field, "dtype"), f"unknown dtype {_short(dtype)} (known: {', '.join(_DTYPES_BY_NAME)})")
+    spec = TensorSpec(name, shape, dtype)
+    prof = d.get("profile")
+    if prof is None:
+        if is_input and any(x < 0 for x in shape):
+            raise _bad(where, _join(field, "profile"), f"missing: the input has dynamic dimensions {list(shape)}, "
+                                                       "so its optimization profile must be recorded")
+        return spec
+    pf = _join(field, "profile")
+    prof = _object(prof, where, pf, ("min", "opt", "max"))
+    lo, opt, hi = (_shape_field(prof[k], where, f"{pf}.{k}", 0, len(shape)) for k in ("min", "opt", "max"))
+    for i, (s, a, o, b) in enumerate(zip(shape, lo, opt, hi)):
+        if not a <= o <= b:
+            raise _bad(where, pf, f"dimension {i}: min {a}, opt {o}, max {b} is not min <= opt <= max")
+        if s >= 0 and not a == o == b == s:
+            raise _bad(where, pf, f"dimension {i} is static ({s}) but the profile gives min {a}, opt {o}, max {b}")
+    spec.min, spec.opt, spec.max = lo, opt, hi
+    return spec
+
+
+def _json_depth_ok(obj, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``obj`` nests at most ``limit`` arrays/objects deep (iterative: no recursion)."""
+    stack = [(obj, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (list, tuple, dict)):
+            if depth > limit:
+                return False
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return True
+
+
+def validate_metadata(d, where: str = "engine metadata") -> EngineMetadata:
+    """Check a metadata dict against the sidecar schema (module docstring) and build the metadata.
+    Raises :class:`SidecarSchemaError` naming the field, :class:`EngineVersionError` for a newer
+    ``format_version``."""
+    if not isinstance(d, dict):
+        raise _bad(where, "document", f"expected a JSON object, got {_kind(d)}")
+    if d.get("format") != FORMAT:
+        raise _bad(where, "format", f"not a trtgraph engine sidecar (format {_short(d.get('format'))}, "
+                                    f"expected {FORMAT!r})")
+    version = d.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise _bad(where, "format_version", f"{_short(version)} is not an integer >= 1")
+    if version > FORMAT_VERSION:
+        raise EngineVersionError(f"{where}: format_version {version} was written by a newer trtgraph; "
+                                 f"this trtgraph reads format_version <= {FORMAT_VERSION}")
+    _object(d, where, "", _TOP_REQUIRED, _TOP_OPTIONAL)
+    lists = {}
+    for key, is_input in (("inputs", True), ("outputs", False)):
+        entries = d[key]
+        if not isinstance(entries, list):
+            raise _bad(where, key, f"expected an array, got {_kind(entries)} {_short(entries)}")
+        if len(entries) > MAX_TENSORS:
+            raise _bad(where, key, f"{len(entries)} entries (at most {MAX_TENSORS})")
+        lists[key] = [validate_tensor(s, where, f"{key}[{i}]", is_input) for i, s in enumerate(entries)]
+    if not lists["outputs"]:
+        raise _bad(where, "outputs", "is empty: an engine has at least one output")
+    seen = {}
+    for key in ("inputs", "outputs"):
+        for i, s in enumerate(lists[key]):
+            here = f"{key}[{i}]"
+            if s.name in seen:
+                raise _bad(where, f"{here}.name", f"{s.name!r} is also the name of {seen[s.name]}")
+            seen[s.name] = here
+    from .dtypes import PRECISIONS
+
+    precision = d["precision"]
+    if precision not in (*PRECISIONS, "unknown"):
+        raise _bad(where, "precision", f"{_short(precision)} is not one of {', '.join((*PRECISIONS, 'unknown'))}")
+    trt_version = _text(d["trtgraph_version"], where, "trtgraph_version", 128)
+    trt_info = _object(d["tensorrt"], where, "tensorrt", ("family", "version"), ("flavour",))
+    if trt_info["family"] not in _FAMILIES:
+        raise _bad(where, "tensorrt.family", f"{_short(trt_info['family'])} is not one of {', '.join(_FAMILIES)}")
+    for k in ("version", "flavour"):
+        if k in trt_info:
+            _text(trt_info[k], where, f"tensorrt.{k}", 128)
+    size = d["engine_size"]
+    if not _is_int(size) or not 0 < size <= _INT64_MAX:
+        raise _bad(where, "engine_size", f"{_short(size)} is not a byte count (an integer > 0)")
+    sha = d["engine_sha256"]
+    if not (isinstance(sha, str) and _HEX64.fullmatch(sha)):
+        raise _bad(where, "engine_sha256", f"{_short(sha)} is not a SHA-256 hex digest (64 lowercase hex digits)")
+    mhash = d.get("model_hash")
+    if mhash is not None and not (isinstance(mhash, str) and _HEX64.fullmatch(mhash)):
+        raise _bad(where, "model_hash", f"{_short(mhash)} is neither null nor a SHA-256 hex digest")
+    created = d.get("created")
+    if created is not None:
         try:
-            d = json.loads(text)
-        except ValueError as exc:
-            raise EngineFormatError(f"{where}: not valid JSON ({exc})") from None
-        return cls.from_dict(d, where)
+            datetime.datetime.fromisoformat(_text(created, where, "created", 64))
+        except ValueError:
+            raise _bad(where, "created", f"{_short(created)} is not an ISO 8601 date and time") from None
+    extra = d.get("extra")
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict):
+        raise _bad(where, "extra", f"expected an object, got {_kind(extra)} {_short(extra)}")
+    for k in extra:
+        _text(k, where, f"extra key {_short(k)}")
+    if not _json_depth_ok(extra, MAX_JSON_DEPTH - 1):
+        raise _bad(where, "extra", f"nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        json.dumps(extra, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise _bad(where, "extra", f"is not JSON data ({exc})") from None
+    return EngineMetadata(
+        inputs=lists["inputs"], outputs=lists["outputs"], precision=precision, engine_sha256=sha, engine_size=size,
+        tensorrt=dict(trt_info), trtgraph_version=trt_version, model_hash=mhash, created=created,
+        extra=dict(extra), format=FORMAT, format_version=version)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicate_keys(pairs):
+    d = {}
+    for k, v in pairs:
+        if k in d:
+            raise ValueError(f"duplicate key {k!r}")
+        d[k] = v
+    return d
+
+
+def parse_sidecar_json(text, where: str = "engine metadata"):
+    """Parse sidecar text or bytes: at most MAX_SIDECAR_BYTES, UTF-8, nested at most MAX_JSON_DEPTH
+    deep (checked before parsing: json.loads recurses once per level), standard JSON only (no NaN,
+    no duplicate keys)."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        raw = bytes(text)
+        if len(raw) > MAX_SIDECAR_BYTES:
+            raise SidecarSchemaError(f"{where}: {len(raw)} bytes, more than a sidecar's limit of "
+                                     f"{MAX_SIDECAR_BYTES}")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SidecarSchemaError(f"{where}: not UTF-8 text ({exc})") from None
+    if not isinstance(text, str):
+        raise SidecarSchemaError(f"{where}: metadata text must be str or bytes, got {type(text).__name__}")
+    if len(text) > MAX_SIDECAR_BYTES:
+        raise SidecarSchemaError(f"{where}: {len(text)} characters, more than a sidecar's limit of "
+                                 f"{MAX_SIDECAR_BYTES}")
+    depth = deepest = 0
+    for m in _BRACKET.finditer(_JSON_STRING.sub('""', text)):
+        depth += 1 if m.group(0) in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                raise SidecarSchemaError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep (a sidecar "
+                                         "nests 5): not a trtgraph sidecar")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant)
+    except RecursionError:  # unreachable after the depth check; kept as a guard
+        raise SidecarSchemaError(f"{where}: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise SidecarSchemaError(f"{where}: not valid JSON ({exc})") from None
 
 
 # --------------------------------------------------------------------------- identities and hashes
@@ -331,13 +573,65 @@ def engine_tensor(data) -> torch.Tensor:
     return torch.frombuffer(buf, dtype=torch.uint8) if buf else torch.empty(0, dtype=torch.uint8)
 
 
-def read_engine_file(path) -> torch.Tensor:
-    path = Path(path)
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISDIR, "a directory"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _require_regular(st: os.stat_result, path, what: str):
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        raise NotARegularFileError(f"{path}: the {what} is {kind}, not a regular file; refused without reading it")
+
+
+def regular_file_stat(path, what: str = "engine file") -> Optional[os.stat_result]:
+    """``os.stat`` of ``path`` (None when it does not exist); a FIFO, device, directory or socket is
+    refused with :class:`NotARegularFileError` before anything opens it."""
     try:
-        arr = np.fromfile(path, dtype=np.uint8)
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     except (OSError, ValueError) as exc:
-        raise EngineFormatError(f"{path}: cannot read the engine file ({exc})") from None
-    return torch.from_numpy(arr)
+        raise EngineFormatError(f"{path}: cannot read the {what} ({exc})") from None
+    _require_regular(st, path, what)
+    return st
+
+
+def _read_regular(path, what: str, limit: Optional[int] = None) -> np.ndarray:
+    """The bytes of regular file ``path``: stat first (non-regular files are never opened), then a
+    non-blocking open and an fstat of the descriptor (the path may have been swapped in between)."""
+    if regular_file_stat(path, what) is None:
+        raise EngineFormatError(f"{path}: no such {what}")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise EngineFormatError(f"{path}: cannot read the {what} ({exc})") from None
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        st = os.fstat(fd)
+        _require_regular(st, path, what)
+        if limit is not None and st.st_size > limit:
+            raise SidecarSchemaError(f"{path}: the {what} is {st.st_size} bytes, more than the limit of {limit}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        arr = np.empty(st.st_size, dtype=np.uint8)
+        view, got = memoryview(arr), 0
+        try:
+            while got < st.st_size:
+                n = f.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+            grew = f.read(1)
+        except OSError as exc:
+            raise EngineFormatError(f"{path}: cannot read the {what} ({exc})") from None
+        if got != st.st_size or grew:
+            raise EngineFormatError(f"{path}: the {what} changed while it was read ({st.st_size} bytes at open)")
+    return arr
+
+
+def read_engine_file(path) -> torch.Tensor:
+    """The engine file's bytes as a 1-D uint8 tensor (regular files only)."""
+    return torch.from_numpy(_read_regular(Path(path), "engine file"))
 
 
 def sidecar_path(path) -> Path:
@@ -346,17 +640,14 @@ def sidecar_path(path) -> Path:
 
 
 def read_metadata(path) -> EngineMetadata:
-    """The sidecar of engine file ``path`` (``path`` + ".json")."""
+    """The sidecar of engine file ``path`` (``path`` + ".json"), validated (:func:`validate_metadata`)."""
     side = sidecar_path(path)
-    if not side.exists():
+    if regular_file_stat(side, "sidecar") is None:
         raise EngineFormatError(
             f"{path}: no sidecar {side.name} beside it, so this is not a trtgraph engine file (or the sidecar "
             "was lost). A raw TensorRT plan can be wrapped without metadata: trtgraph.TRTModule(path)")
-    try:
-        text = side.read_bytes()
-    except OSError as exc:
-        raise EngineFormatError(f"{side}: cannot read the sidecar ({exc})") from None
-    return EngineMetadata.from_json(text, where=str(side))
+    text = _read_regular(side, "sidecar", limit=MAX_SIDECAR_BYTES)
+    return EngineMetadata.from_json(memoryview(text), where=str(side))
 
 
 def check_engine_bytes(engine, meta: EngineMetadata, where: str = "engine"):
@@ -412,6 +703,7 @@ def check_engine_header(engine, where: str = "engine"):
     buf = _buffer(engine)
     if buf.nbytes == 0:
         raise EngineFormatError(f"{where}: empty engine")
+    check_plan_size(buf, where)
     result = engine_validity(buf)
     if result is None:
         return
@@ -430,6 +722,89 @@ def verify_engine(engine, meta: Optional[EngineMetadata], where: str = "engine")
         check_engine_bytes(engine, meta, where)
         check_compatibility(meta, where)
     check_engine_header(engine, where)
+
+
+# TensorRT-RTX plan layout, as read from engines that RTX 1.7.1 serialized here (not documented by NVIDIA):
+# bytes 0-3 the magic b"vtrt", 8-15 a little-endian u64 (2: the number of sections, ENGN and WGHT, listed
+# from byte 64), 16-23 a little-endian u64 equal to the plan's total length in bytes; the file ends with
+# the 4 bytes ~b"ftrt". get_engine_validity reads the header but does not compare that length with the
+# buffer's (a plan cut to 64 bytes still passes it), so trtgraph does.
+_RTX_PLAN_MAGIC = b"vtrt"
+_RTX_PLAN_HEADER = struct.Struct("<4sIQQ")  # magic, reserved, sections, total length
+
+
+def plan_recorded_size(engine) -> Optional[int]:
+    """The total length a TensorRT-RTX plan records in its header, or None when ``engine`` does not
+    start with the RTX plan magic (standard TensorRT plans, foreign files: not checked)."""
+    buf = _buffer(engine)
+    if buf.nbytes < _RTX_PLAN_HEADER.size or bytes(buf[:4]) != _RTX_PLAN_MAGIC:
+        return None
+    return int(_RTX_PLAN_HEADER.unpack_from(buf, 0)[3])
+
+
+def check_plan_size(engine, where: str = "engine") -> Optional[str]:
+    """Compare the length recorded in a TensorRT-RTX plan's header with the actual length, so a
+    truncated (or extended) engine is caught without a sidecar. Returns a short "ok" note, or None
+    when the layout is not recognized; raises :class:`EngineFormatError` on a difference."""
+    recorded = plan_recorded_size(engine)
+    if recorded is None:
+        return None
+    actual = _buffer(engine).nbytes
+    if recorded != actual:
+        kind = "truncated" if actual < recorded else "longer than its plan header records"
+        raise EngineFormatError(f"{where}: {kind}: {actual} bytes, the TensorRT plan header records {recorded}")
+    return f"ok ({actual} bytes, as the plan header records)"
+
+
+def check_engine_matches(cuda_engine, meta: EngineMetadata, where: str = "engine"):
+    """Refuse a deserialized engine whose own I/O tensors differ from ``meta``: names, input/output mode,
+    dtypes, shapes (inputs exactly; outputs by rank and by the dimensions both call static) and, when
+    the engine object offers ``get_tensor_profile_shape``, the inputs' profile 0. ``cuda_engine`` is an
+    ``ICudaEngine`` (or anything with its read-only accessors). Raises :class:`EngineMismatchError`."""
+    from . import backend
+    from .dtypes import to_torch
+
+    t = backend.trt()
+    modes = {t.TensorIOMode.INPUT: "input", t.TensorIOMode.OUTPUT: "output"}
+    listed = {s.name: ("input", s) for s in meta.inputs}
+    listed.update({s.name: ("output", s) for s in meta.outputs})
+    problems, seen = [], set()
+    for i in range(int(cuda_engine.num_io_tensors)):
+        name = cuda_engine.get_tensor_name(i)
+        seen.add(name)
+        mode = cuda_engine.get_tensor_mode(name)
+        kind = modes.get(mode, f"tensor (mode {mode})")
+        if name not in listed:
+            problems.append(f"the engine has an {kind} {name!r} that the metadata does not list")
+            continue
+        want, spec = listed[name]
+        if kind != want:
+            problems.append(f"{name!r} is an {kind} of the engine; the metadata lists it as an {want}")
+            continue
+        try:
+            dtype = dtype_name(to_torch(cuda_engine.get_tensor_dtype(name)))
+        except TrtGraphError:
+            dtype = str(cuda_engine.get_tensor_dtype(name))
+        if dtype != spec.dtype:
+            problems.append(f"{kind} {name!r} is {dtype} in the engine, {spec.dtype} in the metadata")
+        shape, recorded = _dims(cuda_engine.get_tensor_shape(name)), tuple(spec.shape)
+        if kind == "input":
+            same = shape == recorded
+        else:
+            same = len(shape) == len(recorded) and all(a == b or a < 0 or b < 0 for a, b in zip(shape, recorded))
+        if not same:
+            problems.append(f"{kind} {name!r} has shape {shape} in the engine, {recorded} in the metadata")
+        elif kind == "input" and spec.has_profile and hasattr(cuda_engine, "get_tensor_profile_shape"):
+            got = tuple(_dims(s) for s in cuda_engine.get_tensor_profile_shape(name, 0))
+            if got != (tuple(spec.min), tuple(spec.opt), tuple(spec.max)):
+                problems.append(f"input {name!r} has profile min/opt/max {got} in the engine, "
+                                f"{(tuple(spec.min), tuple(spec.opt), tuple(spec.max))} in the metadata")
+    for name, (want, _) in listed.items():
+        if name not in seen:
+            problems.append(f"the metadata lists an {want} {name!r} that the engine does not have")
+    if problems:
+        raise EngineMismatchError(f"{where}: the engine does not match its metadata (the sidecar was edited, or "
+                                  "belongs to another engine):\n  - " + "\n  - ".join(problems))
 
 
 # --------------------------------------------------------------------------- metadata from a conversion / an engine
@@ -487,19 +862,56 @@ def metadata_from_engine(cuda_engine, engine_bytes) -> EngineMetadata:
         else:
             outputs.append(spec)
     buf = _buffer(engine_bytes)
-    return EngineMetadata(inputs=inputs, outputs=outputs, precision="unknown", engine_sha256=sha256_hex(buf),
+    meta = EngineMetadata(inputs=inputs, outputs=outputs, precision="unknown", engine_sha256=sha256_hex(buf),
                           engine_size=buf.nbytes, tensorrt=tensorrt_identity(), trtgraph_version=trtgraph_version(),
                           extra={"source": "read from the engine (no sidecar)"})
+    return meta.validated("metadata read from the engine")
 
 
 # --------------------------------------------------------------------------- files
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc/self/status)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # os.umask can only be read by setting it: restore it at once
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode a plain ``open(path, "wb")`` would leave: an existing regular file keeps its permission
+    bits, a new file gets 0o666 minus the umask."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except OSError:
+        pass
+    return 0o666 & ~current_umask()
+
+
 def atomic_write_bytes(path, data) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``,
+    with the permissions a plain write would give (the umask; an existing file's mode is kept)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        else:
+            os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(_buffer(data) if not isinstance(data, str) else data.encode())
             f.flush()
@@ -515,10 +927,11 @@ def atomic_write_bytes(path, data) -> Path:
 
 
 def write_engine(path, engine, meta: EngineMetadata) -> Path:
-    """Write the engine file, then its sidecar, each atomically."""
+    """Write the engine file, then its sidecar, each atomically (the metadata is validated first)."""
     path = Path(path)
+    text = meta.validated(str(sidecar_path(path))).to_json()
     atomic_write_bytes(path, engine)
-    atomic_write_bytes(sidecar_path(path), meta.to_json())
+    atomic_write_bytes(sidecar_path(path), text)
     return path
 
 
@@ -546,7 +959,7 @@ def load_files(path):
     path = Path(path)
     if path.suffix == SIDECAR_SUFFIX and not sidecar_path(path).exists() and path.with_suffix("").is_file():
         path = path.with_suffix("")  # given the sidecar: use the engine beside it
-    if not path.exists():
+    if regular_file_stat(path, "engine file") is None:
         raise EngineFormatError(f"{path}: no such engine file")
     meta = read_metadata(path)
     engine = read_engine_file(path)
@@ -571,14 +984,14 @@ def describe(path, inspect: bool = True) -> dict:
     path = Path(path)
     report: dict[str, Any] = {"engine": str(path), "size": None, "sidecar": None, "metadata": None,
                               "checks": {}, "inspector": None, "notes": []}
-    if not path.exists():
+    if regular_file_stat(path, "engine file") is None:
         raise EngineFormatError(f"{path}: no such engine file")
     engine = read_engine_file(path)
     report["size"] = int(engine.numel())
     checks = report["checks"]
     meta = None
     side = sidecar_path(path)
-    if side.exists():
+    if os.path.lexists(side):
         report["sidecar"] = str(side)
         try:
             meta = read_metadata(path)
@@ -591,6 +1004,11 @@ def describe(path, inspect: bool = True) -> dict:
     if meta is not None:
         checks["integrity"] = _check(lambda: check_engine_bytes(engine, meta, str(path)),
                                      f"ok (sha256 {meta.engine_sha256[:16]}..., {meta.engine_size} bytes)")
+    try:
+        size_note = check_plan_size(engine, str(path))
+        checks["plan size"] = size_note or "not checked (the plan's layout is not one trtgraph knows)"
+    except TrtGraphError as exc:
+        checks["plan size"] = f"FAILED: {type(exc).__name__}: {exc}"
     try:
         here = tensorrt_identity()
         report["tensorrt_here"] = here
@@ -654,7 +1072,7 @@ def format_report(report: dict) -> str:
             for i, s in enumerate(meta[kind]):
                 rows.append((kind if i == 0 else "", TensorSpec.from_dict(s, kind).describe()))
         for k, v in (meta.get("extra") or {}).items():
-            rows.append((f"extra.{k}", str(v)))
+            rows.append((f"extra.{k}", v if isinstance(v, str) and v.isprintable() else json.dumps(v)))
     here = report.get("tensorrt_here")
     if here:
         rows.append(("TensorRT here", f"{here['family']} {here['version']} (via {here['flavour']})"))
