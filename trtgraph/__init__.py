@@ -15,7 +15,8 @@ from .debug import compare_with_eager, debug_call_graph, torch_network
 from .errors import (BackendUnavailableError, BuildError, EvaluationError, HandlerError, InputError,
                      ParameterError, RegistrationError, ShapeMismatchError, TraceError, TrtGraphError,
                      UnsupportedOpsError)
-from .errors import DynamicShapeError  # noqa: E402
+from .errors import DynamicShapeError, ModelChangedError  # noqa: E402
+from .errors import EngineMismatchError, NotARegularFileError, SidecarSchemaError  # noqa: E402
 from .precision import DEFAULT_FP32_OPS, PrecisionPolicy
 from .registry import register_node_handler, registered_keys
 
@@ -27,7 +28,8 @@ __all__ = [
     "current_network", "has_trt_tensor", "is_trt_tensor",
     "TrtGraphError", "BackendUnavailableError", "BuildError", "EvaluationError", "HandlerError",
     "InputError", "ParameterError", "RegistrationError", "ShapeMismatchError", "TraceError",
-    "UnsupportedOpsError", "DynamicShapeError",
+    "UnsupportedOpsError", "DynamicShapeError", "ModelChangedError", "EngineMismatchError",
+    "NotARegularFileError", "SidecarSchemaError",
 ]
 
 # runtime, saving/loading and the engine cache (issue 5)
