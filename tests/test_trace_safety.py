@@ -307,3 +307,20 @@ class EarlierValue(nn.Module):
 def test_data_values_read_on_another_line_are_not_mistaken_for_sizes(model):
     with pytest.raises(UnsupportedOpsError, match="unknown origin|input data"):
         trtgraph.convert(model.eval(), [r(2, 3).abs()])
+
+
+class SameMathOtherPath(nn.Module):
+    """A size-1 special case that computes the same thing (as transformers' mask code does)."""
+
+    def forward(self, x):
+        if x.shape[0] == 1:
+            return (x.squeeze(0) * 2).unsqueeze(0)
+        return x * 2
+
+
+def test_other_path_at_a_range_corner_is_accepted_when_the_network_matches_there():
+    conv = trtgraph.convert(SameMathOtherPath().eval(), [r(3, 4)], input_names=["x"],
+                            dynamic_shapes={"x": {0: (1, 3, 6)}})
+    assert len(conv.graph.shape_guard_checks) == 1 and "min" in conv.graph.shape_guard_checks[0]
+    x = r(1, 4)
+    assert torch.allclose(conv.evaluate(x)[0], x * 2)

@@ -271,7 +271,7 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
         _, graph = torch2trt(model, list(inputs), input_names=names, verbose=verbose,
                              param_exclude=param_exclude, precision=precision, progress=progress,
                              dynamic_shapes=dynamic_shapes, precision_policy=precision_policy,
-                             fold_batch_norm=fold_batch_norm, strict=strict)
+                             fold_batch_norm=fold_batch_norm, strict=strict, _defer_shape_guards=True)
         outs = graph.outputs
         default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
         onames = list(output_names) if output_names else default
@@ -279,7 +279,26 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
             raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
         check_names(names, onames)
         graph.mark_outputs(onames)
-    return Conversion(model, builder, network, graph, precision, names, onames, time.perf_counter() - t0)
+    conv = Conversion(model, builder, network, graph, precision, names, onames, time.perf_counter() - t0)
+    _check_pending_shape_guards(conv)
+    return conv
+
+
+def _check_pending_shape_guards(conv: "Conversion") -> None:
+    """Where the model takes another Python path at a corner of the dynamic range, the network
+    (built from the example's path) must still compute what the model computes there."""
+    from .errors import DynamicShapeError
+
+    rtol = DEFAULT_RTOL.get(conv.precision, 1e-4)
+    for corner, sizes, reason in conv.graph.pending_shape_guards:
+        report = conv.verify(*sizes, rtol=rtol)
+        if not report.ok:
+            raise DynamicShapeError(f"{reason}; and there the network differs from the model (max rel error "
+                                    f"{report.max_rel:.3g}): the engine would be wrong at that size. Narrow the "
+                                    "range or make the dimension static")
+        conv.graph.shape_guard_checks.append(
+            f"{corner} of the range: the model takes another Python path, the network still matches it "
+            f"(max rel error {report.max_rel:.2g})")
 
 
 _ = contextlib

@@ -171,6 +171,8 @@ class Graph:
         self.output_keys: Optional[list] = None  # dict keys, when the model returns a dict of tensors
         self.trace_warnings: list = []  # what strict=False accepted
         self.trace_findings: list = []  # every value the trace baked in (trtgraph.trace_checks.TraceFinding)
+        self.pending_shape_guards: list = []  # range corners where the trace differs (checked numerically)
+        self.shape_guard_checks: list = []  # what that numerical check found
 
     def get_resolved_outputs(self) -> list:
         """One list per output node of the traced graph, holding that output's network tensors
@@ -268,11 +270,14 @@ class _Walker:
                           for f in self.findings if f.refused]
         seen = set()
         base_of = {}
+        elems: dict = {}  # tuple/list value -> its element values (tracked one by one through unpacking)
         facts = self.facts
         sized = self.sized
         for node in self.g.nodes():
             kind = node.kind()
             ins = list(node.inputs())
+            if self._track_elements(node, kind, ins, elems, tainted):
+                continue
             baked = [v for v in ins if v in facts.baked]
             if baked and kind in ("prim::ListConstruct", "prim::TupleConstruct", "prim::NumToTensor"):
                 facts.baked[node.output()] = facts.baked[baked[0]]  # reported where an aten op uses it
@@ -342,6 +347,35 @@ class _Walker:
         if self.fold_batch_norm:
             self._plan_batch_norm_folds(tainted)
         return tainted
+
+    def _track_elements(self, node, kind, ins, elems, tainted) -> bool:
+        """Follow tuples and lists element by element: unpacking a tuple that mixes data and sizes
+        gives data where the element was data and sizes (folded, or shape tensors) where it was a
+        size. Returns True when the node was an unpack handled here."""
+        if kind in ("prim::TupleConstruct", "prim::ListConstruct"):
+            elems[node.output()] = ins
+            return False
+        if kind not in ("prim::TupleUnpack", "prim::ListUnpack", "prim::TupleIndex") or not ins \
+                or ins[0] not in elems:
+            return False
+        parts = elems[ins[0]]
+        if kind == "prim::TupleIndex":
+            idx = self._static_value(ins[1], tainted) if len(ins) > 1 else None
+            if not isinstance(idx, int) or not -len(parts) <= idx < len(parts):
+                return False
+            parts = [parts[idx]]
+        outs = list(node.outputs())
+        if len(parts) != len(outs):
+            return False
+        for o, e in zip(outs, parts):
+            for group in (tainted, self.sized, self.network_constants):
+                if e in group:
+                    group.add(o)
+            if e in elems:
+                elems[o] = elems[e]
+            if e in self.facts.baked:
+                self.facts.baked[o] = self.facts.baked[e]
+        return True
 
     def _random_reason(self, node, kind, tainted) -> Optional[str]:
         """Why a random op cannot be converted (its draw at the example would be baked in)."""
@@ -761,39 +795,42 @@ def _output_keys(outputs) -> Optional[list]:
     return None
 
 
-def check_shape_guards(model, torch_graph, guards, ranges, names, examples):
+def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defer: bool = False) -> list:
     """A shape check computed from a dynamic size (``if x.shape[0] > 3``) must hold over the whole
-    range: trace again at the range's min and max and require the same graph (a different graph,
-    or a trace that fails, is a :class:`DynamicShapeError` naming the checks)."""
+    range: trace again at the range's min and max and require the same graph. A trace that fails
+    there is a :class:`DynamicShapeError`. A different graph is one too, unless ``defer``: then
+    the corners are returned as ``[(corner, example inputs, reason)]`` for the caller to check
+    numerically (``trtgraph.convert`` evaluates the network there and compares it with eager).
+    Checks that change value only strictly inside the range are not seen (see the README)."""
     where = "; ".join(f"{g.source} ({g.message})" for g in guards[:3])
+    pending = []
     for corner, k in (("min", 0), ("max", 2)):
         sizes = [resized(x, {a: r[k] for a, r in ranges.get(n, {}).items()}) for n, x in zip(names, examples)]
+        if all(tuple(a.shape) == tuple(b.shape) for a, b in zip(sizes, examples)):
+            continue
+        shapes = ", ".join(str(tuple(x.shape)) for x in sizes)
         try:
             _, g = frontend.trace_module(model, sizes)
+        except TrtGraphError as exc:
+            raise DynamicShapeError(f"the model checks a dynamic size in Python at {where}, and tracing at the "
+                                    f"{corner} of the dynamic range ({shapes}) fails: {exc}") from exc
+        try:
             compare_traces(torch_graph, g)
         except TrtGraphError as exc:
-            raise DynamicShapeError(
-                f"the model checks a dynamic size in Python at {where}, and at the {corner} of the dynamic range "
-                f"({', '.join(str(tuple(x.shape)) for x in sizes)}) it takes another path: {exc}. The engine "
-                "would compute the example's path at every size; narrow the range or make the dimension "
-                "static") from exc
+            reason = (f"the model checks a dynamic size in Python at {where}, and at the {corner} of the dynamic "
+                      f"range ({shapes}) it takes another path: {exc}")
+            if not defer:
+                raise DynamicShapeError(reason + ". The engine would compute the example's path at every size; "
+                                        "narrow the range or make the dimension static") from exc
+            pending.append((corner, sizes, reason))
+    return pending
 
-def _example_for(x, index: int) -> torch.Tensor:
-    """A torch tensor to trace with for a network-tensor input (chained conversion)."""
-    shape = tuple(x.shape)
-    if any(d < 0 for d in shape):
-        raise InputError(f"input {index} is a TensorRT tensor with dynamic shape {shape}; "
-                         "pass a torch tensor of the shape to trace with")
-    dtype = to_torch(x.dtype)
-    if dtype.is_floating_point:
-        dtype = torch.float32
-    return torch.zeros(shape, dtype=dtype)
 
 
 def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: bool = False,
               param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None,
               dynamic_shapes: Optional[dict] = None, precision_policy=None, fold_batch_norm: bool = True,
-              strict: bool = True):
+              strict: bool = True, _defer_shape_guards: bool = False):
     """Trace ``model`` and add its layers to the current network.
 
     ``inputs``: torch tensors (become network inputs named ``input_names``) or network tensors
@@ -856,6 +893,7 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     t0 = time.perf_counter()
     _warn_if_training(model)
     findings: list = []
+    pending_guards: list = []
     trace, torch_graph = frontend.trace_module(model, examples, findings)
     facts = ShapeFacts()
     if ranges:
@@ -865,7 +903,8 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
         dynamic_inputs = {names.index(n) for n in ranges}
         guards = [f for f in findings if f.origin == "size" and f.inputs & dynamic_inputs]
         if guards:
-            check_shape_guards(model, torch_graph, guards, ranges, names, examples)
+            pending_guards = check_shape_guards(model, torch_graph, guards, ranges, names, examples,
+                                                defer=_defer_shape_guards)
     t_trace = time.perf_counter() - t0
 
     ctx = ConversionContext(state.network, float_dtype, state.keep)
@@ -893,6 +932,7 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     graph.fp32_nodes = list(walker.fp32_nodes)
     graph.trace_warnings = list(walker.relaxed)
     graph.trace_findings = findings
+    graph.pending_shape_guards = pending_guards
     graph.output_groups = [len(_flatten(o)) for o in outputs]
     graph.output_keys = _output_keys(outputs)
     flat = _flatten(outputs)

@@ -84,7 +84,7 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
     ``findings`` (a list) receives a :class:`trtgraph.trace_checks.TraceFinding` for every value
     the tracer baked in (a ``TracerWarning``), classified by what it was computed from.
     """
-    from .trace_checks import WarningClassifier
+    from .trace_checks import TensorReads, WarningClassifier
 
     if isinstance(model, torch.jit.ScriptModule):
         return model, model.inlined_graph
@@ -93,10 +93,10 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
             raise InputError("trtgraph converts torch.nn.Module objects; wrap the function in a Module")
         raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     with TRACE_LOCK, _restored_state(model), _preserved_module_state(model), torch.no_grad(), \
-            warnings.catch_warnings():
+            warnings.catch_warnings(), TensorReads() as reads:
         warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit\.trace.*deprecated.*")
         warnings.simplefilter("always", torch.jit.TracerWarning)
-        classifier = WarningClassifier(warnings.showwarning)
+        classifier = WarningClassifier(warnings.showwarning, reads)
         warnings.showwarning = classifier
         try:
             traced = torch.jit.trace(model, tuple(example_inputs), check_trace=False, strict=False)

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 
@@ -89,6 +91,17 @@ def _last_node_at(nodes, targets):
     return None, None
 
 
+def _caller_outside_trtgraph() -> tuple[str, int]:
+    """The innermost Python frame outside trtgraph and the warnings module."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        file = os.path.abspath(frame.f_code.co_filename)
+        if not file.startswith(_OWN_DIR) and os.path.basename(file) != "warnings.py":
+            return file, frame.f_lineno
+        frame = frame.f_back
+    return "<unknown>", 0
+
+
 def _python_frames(file: str, lineno: int) -> list:
     """Where the value was read: the warning's location, then the Python frames calling it
     (``torch._assert(cond)`` warns inside torch; the condition was computed by its caller)."""
@@ -107,18 +120,11 @@ def _python_frames(file: str, lineno: int) -> list:
     return out
 
 
-def _classify(graph, nodes, file: str, lineno: int) -> tuple[str, set, str]:
-    """Origin of the value computed by the last of ``nodes`` (those recorded since the previous
-    warning) at ``file:lineno`` (or at the Python line that called it, when that is inside torch);
-    returns (origin, model inputs whose sizes it reads, location). A value computed before the
-    previous warning cannot be told apart from others: "unknown"."""
-    last, target = _last_node_at(nodes, _python_frames(file, lineno))
-    if last is None:
-        return "unknown", set(), f"{file}:{lineno}"
+def _origin_of(graph, starts) -> tuple[str, set]:
+    """Walk back from ``starts`` [(jit value, reached through a size read)] to the model inputs."""
     model_inputs = {v: i - 1 for i, v in enumerate(graph.inputs()) if i > 0}
-    data, sizes = False, set()
-    seen = set()
-    stack = [(v, last.kind() in _SIZE_READS) for v in last.inputs()]
+    data, sizes, seen = False, set(), set()
+    stack = list(starts)
     while stack:
         v, through_size = stack.pop()
         if (v, through_size) in seen:
@@ -134,20 +140,100 @@ def _classify(graph, nodes, file: str, lineno: int) -> tuple[str, set, str]:
         reads_size = producer.kind() in _SIZE_READS
         for u in producer.inputs():
             stack.append((u, through_size or reads_size))
-    where = f"{target[0]}:{target[1]}"
     if data:
-        return "data", set(), where
+        return "data", set()
     if sizes:
-        return "size", sizes, where
-    return "constant", set(), where
+        return "size", sizes
+    return "constant", set()
+
+
+def _classify(graph, nodes, file: str, lineno: int) -> tuple[str, set, str]:
+    """Origin of the value computed by the last of ``nodes`` (those recorded since the previous
+    warning) at ``file:lineno`` (or at the Python line that called it, when that is inside torch);
+    returns (origin, model inputs whose sizes it reads, location). A value computed before the
+    previous warning cannot be told apart from others: "unknown"."""
+    last, target = _last_node_at(nodes, _python_frames(file, lineno))
+    if last is None:
+        return "unknown", set(), f"{file}:{lineno}"
+    origin, sizes = _origin_of(graph, [(v, last.kind() in _SIZE_READS) for v in last.inputs()])
+    return origin, sizes, f"{target[0]}:{target[1]}"
+
+
+# Tensor methods through which Python reads a traced value. While tracing, trtgraph wraps them to
+# note which tensor is being read, so that the warning the tracer raises inside can be traced back
+# exactly from that tensor (the source-line match above is the fallback).
+_READ_METHODS = ("__bool__", "__int__", "__float__", "__index__", "__complex__", "item", "tolist", "numpy",
+                 "__array__", "__iter__", "__len__")
+_ITERATION = ("__iter__", "__len__")
+
+
+class TensorReads:
+    """Context manager: wrap the read methods of ``torch.Tensor`` for the calling thread."""
+
+    def __init__(self):
+        self.owner = threading.get_ident()
+        self.stack: list = []  # (method name, tensor) being read, innermost last
+        self.saved: dict = {}
+
+    def _wrap(self, name, original):
+        reads = self
+
+        def read(tensor, *args, **kwargs):
+            if threading.get_ident() != reads.owner:
+                return original(tensor, *args, **kwargs)
+            reads.stack.append((name, tensor))
+            try:
+                return original(tensor, *args, **kwargs)
+            finally:
+                reads.stack.pop()
+
+        read.__name__ = name
+        read.__wrapped__ = original
+        return read
+
+    def __enter__(self):
+        for name in _READ_METHODS:
+            original = getattr(torch.Tensor, name, None)
+            if original is None:
+                continue
+            self.saved[name] = torch.Tensor.__dict__.get(name, _MISSING)
+            setattr(torch.Tensor, name, self._wrap(name, original))
+        return self
+
+    def __exit__(self, *exc):
+        for name, original in self.saved.items():
+            if original is _MISSING:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, original)
+        return False
+
+
+_MISSING = object()
+
+
+def _classify_read(graph, name, tensor) -> Optional[tuple[str, set]]:
+    """Origin of the exact tensor Python read (None if the tracer does not know it)."""
+    try:
+        value = torch._C._get_value_trace(tensor)
+    except RuntimeError:
+        return None
+    if value is None:
+        return None
+    if name in _ITERATION:
+        # iterating bakes the number of iterations: a size of whatever the tensor came from
+        origin, sizes = _origin_of(graph, [(value, True)])
+        return origin, sizes
+    return _origin_of(graph, [(value, False)])
 
 
 class WarningClassifier:
     """``warnings.showwarning`` replacement active during tracing: classifies TracerWarnings,
     passes every other warning to the previous handler."""
 
-    def __init__(self, previous):
+    def __init__(self, previous, reads: Optional[TensorReads] = None):
         self.previous = previous
+        self.reads = reads
         self.findings: list[TraceFinding] = []
         self.mark = 0  # nodes in the tracer's graph at the previous warning
 
@@ -162,7 +248,16 @@ class WarningClassifier:
             graph = state.graph()
             nodes = list(_all_nodes(graph.block()))
             fresh, self.mark = nodes[self.mark:], len(nodes)
-            origin, inputs, source = _classify(graph, fresh, filename, lineno)
+            exact = None
+            if self.reads is not None and self.reads.stack:
+                exact = _classify_read(graph, *self.reads.stack[-1])
+            if os.path.abspath(filename).startswith(_OWN_DIR):  # raised inside a TensorReads wrapper
+                filename, lineno = _caller_outside_trtgraph()
+            frames = _python_frames(filename, lineno)
+            if exact is not None:
+                (origin, inputs), source = exact, f"{frames[-1][0]}:{frames[-1][1]}"
+            else:
+                origin, inputs, source = _classify(graph, fresh, filename, lineno)
         text = str(message).split(". ")[0].strip().rstrip(".")
         if text.startswith("torch.tensor results are registered as constants"):
             # torch.tensor(<Python data>) is a constant; torch.tensor(<a traced tensor>) is recorded
