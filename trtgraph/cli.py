@@ -354,7 +354,9 @@ def _convert(args):
     if policy is not None:
         options["precision_policy"] = policy
     if getattr(args, "no_strict", False):
-        if not _accepts(trtgraph.convert, "strict"):
+        from . import api
+
+        if not _accepts(api.convert, "strict"):
             raise InputError("--no-strict: this trtgraph's convert() has no strict mode; "
                              "leave the flag out (conversion refuses what it cannot take)")
         options["strict"] = False
