@@ -279,7 +279,8 @@ def _call_factory(spec: str, attr: str, factory, kwargs: dict):
     try:
         return factory(**kwargs)
     except Exception as exc:  # noqa: BLE001 - the user's factory: any failure is reported as theirs
-        raise InputError(f"MODEL {spec!r}: the factory {attr}(**{kwargs!r}) raised {type(exc).__name__}: "
+        call = f"{attr}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        raise InputError(f"MODEL {spec!r}: the factory call {call} raised {type(exc).__name__}: "
                          f"{_short(exc)}; fix the factory or its --kwargs") from None
 
 
@@ -575,7 +576,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="example input shape, e.g. 1x3x224x224 or 1x128:int64 (repeat for several)")
         sp.add_argument("--kwargs", default="{}", help="JSON keyword arguments for the model factory")
         sp.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
-        sp.add_argument("--param-exclude", default=None, help="regex of parameters the traced graph must not use")
+        sp.add_argument("--param-exclude", default=None, type=parse_regex,
+                        help="regex of parameters the traced graph must not use")
         sp.add_argument("--verbose", action="store_true", help="print every node as it is converted")
         sp.add_argument("--quiet", action="store_true")
         debug_flag(sp)
