@@ -13,6 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -73,9 +74,13 @@ _HANDLER_SOURCE = '''
 from trtgraph import register_node_handler
 
 
+def _kind():
+    return "{kind}"
+
+
 @register_node_handler("aten::lgamma(Tensor self) -> Tensor")
 def lgamma(ctx, self):
-    return ctx.activation(self, "{kind}")
+    return {body}
 '''
 
 
@@ -84,7 +89,7 @@ def test_editing_a_user_handler_rebuilds(tmp_path, builds, saved_registry, monke
     src = tmp_path / "src"
     src.mkdir()
     module_file = src / "my_lgamma_handlers.py"
-    module_file.write_text(_HANDLER_SOURCE.format(kind="RELU"))
+    module_file.write_text(_HANDLER_SOURCE.format(kind="RELU", body='ctx.activation(self, _kind())'))
     monkeypatch.syspath_prepend(str(src))
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     monkeypatch.delitem(sys.modules, "my_lgamma_handlers", raising=False)
@@ -93,13 +98,15 @@ def test_editing_a_user_handler_rebuilds(tmp_path, builds, saved_registry, monke
     try:
         assert trtgraph.compile(model, [x], cache_dir=cache).cache_hit is False
         assert trtgraph.compile(model, [x], cache_dir=cache).cache_hit is True
-        # the same function, same module, edited: a new key, a new engine
-        registry.unregister_node_handler("aten::lgamma")
-        module_file.write_text(_HANDLER_SOURCE.format(kind="SIGMOID"))
-        importlib.reload(mod)
-        rebuilt = trtgraph.compile(model, [x], cache_dir=cache)
-        assert rebuilt.cache_hit is False and len(builds) == 2
-        assert len(keys_in(cache)) == 2
+        # the same handler, same module: its body edited, then only the helper it calls
+        for n, (kind, body) in enumerate([("RELU", 'ctx.activation(ctx.activation(self, _kind()), "RELU")'),
+                                          ("SIGMOID", 'ctx.activation(ctx.activation(self, _kind()), "RELU")')]):
+            registry.unregister_node_handler("aten::lgamma")
+            module_file.write_text(_HANDLER_SOURCE.format(kind=kind, body=body))
+            importlib.reload(mod)
+            assert trtgraph.compile(model, [x], cache_dir=cache).cache_hit is False, n
+            assert trtgraph.compile(model, [x], cache_dir=cache).cache_hit is True, n
+        assert len(builds) == 3 and len(keys_in(cache)) == 3
     finally:
         sys.modules.pop("my_lgamma_handlers", None)
 
@@ -143,6 +150,10 @@ def test_key_document_is_canonical():
     assert canonical(a)["fields"]["fp32_ops"] != canonical(b)["fields"]["fp32_ops"]  # a set is not a list
     t = torch.arange(6.0)
     assert canonical(t) == canonical(t.clone()) != canonical(t + 1)
+    big = np.zeros(5000)  # its repr elides the middle: the key must not
+    changed = big.copy()
+    changed[2500] = 1
+    assert canonical(big) == canonical(big.copy()) != canonical(changed)
     model, x = small(), torch.randn(2, 4)
     assert cache_key(model, [x], precision_policy=a)[0] != cache_key(model, [x], precision_policy=None)[0]
 

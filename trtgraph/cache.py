@@ -13,9 +13,10 @@ the same conversion gives the same key in every process. The document holds
   the build's ``workspace``,
 * the trtgraph version and a digest of trtgraph's own source files (so editing a handler
   invalidates the engines it built),
-* the source (or, without source, the code object) of every handler registered outside the
-  trtgraph package that the traced graph uses, so editing your own handler invalidates too
-  (helpers it calls are not followed),
+* the source (or, without source, the code object) of every handler and validator registered
+  outside the trtgraph package that the traced graph uses, and the source file of its module, so
+  editing your own handler, or a helper beside it, invalidates too (helpers imported from other
+  modules are not followed),
 * the TensorRT family, flavour and version.
 
 Finding the key traces the model (``torch.jit.trace``), which is much cheaper than converting and
@@ -51,6 +52,7 @@ import json
 import marshal
 import math
 import os
+import pickle
 import re
 import tempfile
 import time
@@ -58,6 +60,7 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+import numpy as np
 import torch
 
 from . import serialization as ser
@@ -149,13 +152,22 @@ def canonical(obj):
         return {type(obj).__name__: str(obj)}
     if isinstance(obj, re.Pattern):
         return {"regex": obj.pattern, "flags": int(obj.flags)}
+    if isinstance(obj, np.generic):
+        return canonical(obj.item())
+    if isinstance(obj, np.ndarray):
+        return {"ndarray": canonical(torch.from_numpy(np.ascontiguousarray(obj))) if obj.dtype != object
+                else canonical(obj.tolist())}
     if callable(obj):
         return {"callable": _code_digest(obj)}
-    return {"repr": _ADDRESS.sub("", repr(obj))}
+    try:  # content, not a repr that may elide it: at worst a miss in another process, never a wrong hit
+        return {"pickle": hashlib.sha256(pickle.dumps(obj, protocol=4)).hexdigest()}
+    except Exception:  # noqa: BLE001 - not picklable: its repr, without memory addresses
+        return {"repr": _ADDRESS.sub("", repr(obj))}
 
 
 def _code_digest(fn) -> str:
-    """SHA-256 of a function's source, or of its code object when there is no source."""
+    """SHA-256 of a function's source (or of its code object when there is no source) and of the
+    whole source file of its module, which covers the helpers it calls from there."""
     target = fn
     while isinstance(target, functools.partial):
         target = target.func
@@ -169,6 +181,10 @@ def _code_digest(fn) -> str:
             h.update(marshal.dumps(code))
         else:
             h.update(_ADDRESS.sub("", repr(target)).encode())
+    try:
+        h.update(Path(inspect.getsourcefile(target)).read_bytes())
+    except (OSError, TypeError):
+        pass
     if isinstance(fn, functools.partial):
         h.update(json.dumps(canonical([list(fn.args), fn.keywords]), sort_keys=True).encode())
     return h.hexdigest()

@@ -550,6 +550,9 @@ def cmd_cache(args) -> int:
     from . import cache
 
     folder = Path(args.dir).expanduser() if args.dir else cache.default_cache_dir()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cache folder {str(folder)!r} is not a folder; give the cache folder with --dir "
+                         "(or set TRTGRAPH_CACHE_DIR)")
     if args.action == "clear":
         removed = cache.clear_cache(folder)
         print(f"removed {removed} cached engine{'' if removed == 1 else 's'} from {folder}")
