@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 
 import trtgraph
-from trtgraph import registry, serialization as ser
+from trtgraph import registry
+from trtgraph import serialization as ser
 from trtgraph.cache import cache_key, clear_cache
 from trtgraph.cli import main
 

@@ -1,7 +1,6 @@
 """The trtgraph command line, run in-process through its main()."""
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import os

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn as nn
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from trtgraph.cli import main
 
@@ -182,7 +183,7 @@ def run_cli(argv) -> tuple:
 def test_cli_ends_with_a_result_or_a_named_error(argv, places):
     argv = _substitute(argv, places)
     torch.manual_seed(0)
-    code, out, err = run_cli(argv)
+    code, _, err = run_cli(argv)
     event(f"exit {code}")
     assert code in (0, 1, 2), (argv, code, err)
     assert "Traceback" not in err, (argv, err)
