@@ -6,6 +6,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -517,7 +518,8 @@ def test_ops_reports_python_op_with_source_line(capsys, factories):
 
 def test_scripted_file_gets_one_control_flow_error(tmp_path, capsys):
     path = tmp_path / "scripted.pt"
-    with pytest.warns(FutureWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
         torch.jit.script(_Flow()).save(str(path))
     for command in ("convert", "ops"):
         assert main([command, str(path), "--input", "2x3", "--quiet", "-o", str(tmp_path / "s.engine")][
