@@ -112,6 +112,23 @@ def test_editing_a_user_handler_rebuilds(tmp_path, builds, saved_registry, monke
         sys.modules.pop("my_lgamma_handlers", None)
 
 
+def _activation_handler(kind):
+    def handler(ctx, self):
+        return ctx.activation(self, kind)
+    return handler
+
+
+def test_handlers_made_by_one_factory_give_different_keys(saved_registry):
+    """Same source, different closure values (the _simple("aten::relu", "RELU") pattern)."""
+    model, x = Lgamma(), torch.randn(2, 3)
+    keys = []
+    for kind in ("RELU", "SIGMOID", "RELU"):
+        registry.unregister_node_handler("aten::lgamma")
+        registry.register_node_handler("aten::lgamma")(_activation_handler(kind))
+        keys.append(cache_key(model, [x])[0])
+    assert keys[0] != keys[1] and keys[0] == keys[2]
+
+
 _KEY_SCRIPT = textwrap.dedent('''
     import torch, trtgraph
     from trtgraph.cache import cache_key

@@ -124,7 +124,8 @@ def source_digest() -> str:
 def canonical(obj):
     """``obj`` as plain JSON data that is the same in every process: dict keys as strings (sorted
     when dumped), sets sorted, dataclasses as dicts of their init fields, tensors by the SHA-256 of
-    their bytes. Objects of other types fall back to their repr without memory addresses."""
+    their bytes, functions by their source; other objects by the hash of their pickle, else by their
+    repr without memory addresses."""
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     if isinstance(obj, float):
@@ -185,6 +186,13 @@ def _code_digest(fn) -> str:
         h.update(Path(inspect.getsourcefile(target)).read_bytes())
     except (OSError, TypeError):
         pass
+    for cell in getattr(target, "__closure__", None) or ():  # handlers made by a factory differ by these
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        plain = value is None or isinstance(value, (bool, int, float, str, bytes, tuple))
+        h.update(repr(value if plain else type(value).__qualname__).encode() + b"\0")
     if isinstance(fn, functools.partial):
         h.update(json.dumps(canonical([list(fn.args), fn.keywords]), sort_keys=True).encode())
     return h.hexdigest()
