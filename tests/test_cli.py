@@ -1,8 +1,12 @@
 """The trtgraph command line, run in-process through its main()."""
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import re
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -354,3 +358,197 @@ def test_bad_fp32_module_regex_exits_2(capsys, factories):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--fp32-module" in err and "'layer4.(['" in err and "regular expression" in err
+
+
+# --------------------------------------------------------------------------- user errors, exit codes (issue 10, item 8)
+
+def broken_factory():
+    raise ValueError("the weights file is missing")
+
+
+class _Triple(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x * 3
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 3
+
+
+def python_op_model():
+    class M(nn.Module):
+        def forward(self, x):
+            return torch.relu(_Triple.apply(x))
+    return M()
+
+
+class _Flow(nn.Module):
+    def forward(self, x):
+        if bool(x.sum() > 0):
+            x = x * 2
+        for _ in range(3):
+            x = x + 1
+        return torch.relu(x)
+
+
+def _one_error_line(err: str, *needles) -> str:
+    """stderr holds exactly one line, a named trtgraph error containing every needle."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("trtgraph: error: ") and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], (needle, err)
+    return lines[0]
+
+
+@pytest.mark.parametrize("kwargs, needles", [
+    ("{width: 3}", ["--kwargs", "not valid JSON", '"num_classes"']),
+    ("[3]", ["--kwargs", "not an object"]),
+    ('{"depth": 3}', ["depth", "width"]),          # the factory takes width only: named in the fix
+])
+def test_bad_kwargs_is_one_line_exit_2(kwargs, needles, capsys, factories):
+    assert main(["ops", "test_cli:tiny_model", "--input", "1x3x8x8", "--kwargs", kwargs]) == 2
+    _one_error_line(capsys.readouterr().err, *needles)
+
+
+def test_factory_that_raises_is_one_line_exit_2(capsys, factories):
+    assert main(["check", "test_cli:broken_factory", "--input", "1x3", "--quiet"]) == 2
+    _one_error_line(capsys.readouterr().err, "broken_factory", "ValueError", "the weights file is missing",
+                    "fix the factory")
+
+
+def test_huge_dims_are_refused_before_allocating(capsys, factories, monkeypatch):
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("an example input was allocated")
+
+    monkeypatch.setattr(torch, "randn", no_allocation)
+    monkeypatch.setattr(torch, "randint", no_allocation)
+    assert main(["convert", "test_cli:tiny_model", "--input", "100000000x100000000", "--quiet"]) == 2
+    _one_error_line(capsys.readouterr().err, "--input", "GiB", "smaller example shape")
+    # several inputs together, each under the limit
+    assert main(["ops", "test_cli:embed_model", "--input", "20000x20000:int64", "--input", "20000x20000"]) == 2
+    _one_error_line(capsys.readouterr().err, "GiB")
+
+
+def test_check_refuses_a_huge_dynamic_max_before_converting(capsys, factories, convert_spy):
+    assert main(["check", "test_cli:tiny_model", "--input", "2x3x8x8", "--quiet",
+                 "--dynamic", "0=1,2,100000000000"]) == 2
+    _one_error_line(capsys.readouterr().err, "--dynamic", "GiB")
+    assert convert_spy == []
+
+
+def _unwritable_folder(tmp_path) -> Path:
+    """A folder path that cannot be written, also for root (for whom chmod does not block writes)."""
+    if os.geteuid() == 0:
+        blocker = tmp_path / "a-file"
+        blocker.write_text("x")
+        return blocker / "sub"
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    return folder
+
+
+def test_unwritable_output_is_refused_before_converting(tmp_path, capsys, factories, convert_spy):
+    out = _unwritable_folder(tmp_path) / "m.engine"
+    try:
+        assert main(["convert", "test_cli:tiny_model", "--input", "1x3x8x8", "-o", str(out), "--quiet"]) == 2
+        _one_error_line(capsys.readouterr().err, "-o", "cannot write", "writable")
+        assert convert_spy == []
+        assert main(["convert", "test_cli:tiny_model", "--input", "1x3x8x8", "-o", str(tmp_path), "--quiet"]) == 2
+        _one_error_line(capsys.readouterr().err, "is a folder")
+    finally:
+        for p in tmp_path.iterdir():
+            p.chmod(0o700) if p.is_dir() else None
+
+
+def test_missing_torchscript_file_says_so(tmp_path, capsys):
+    assert main(["convert", str(tmp_path / "missing.pt"), "--input", "1x3", "--quiet"]) == 2
+    _one_error_line(capsys.readouterr().err, "missing.pt", "no such TorchScript file", "check the path")
+
+
+def test_internal_error_exits_3_traceback_only_with_debug(capsys, factories, monkeypatch):
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(trtgraph, "convert", boom)
+    argv = ["check", "test_cli:tiny_model", "--input", "1x3x8x8", "--quiet"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError: a bug" in err and "--debug" in err and "Traceback" not in err
+    for debug_argv in (argv + ["--debug"], ["--debug"] + argv):
+        assert main(debug_argv) == 3
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "ZeroDivisionError: a bug" in err, err
+
+
+def test_check_mismatch_exits_1(capsys, factories):
+    code = main(["check", "test_cli:tiny_model", "--input", "1x3x8x8", "--quiet", "--precision", "fp16",
+                 "--rtol", "0", "--atol", "0"])
+    assert code == 1 and "MISMATCH" in capsys.readouterr().out
+
+
+def test_current_folder_is_importable(tmp_path, capsys, monkeypatch):
+    pkg = tmp_path / "mypkg_cwd_probe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "models.py").write_text("import torch\n\ndef build():\n    return torch.nn.ReLU()\n")
+    monkeypatch.chdir(tmp_path)
+    # as the installed `trtgraph` script runs: neither '' nor the current folder on sys.path
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path), ".")])
+    for name in [m for m in sys.modules if m.startswith("mypkg_cwd_probe")]:
+        monkeypatch.delitem(sys.modules, name)
+    try:
+        assert main(["ops", "mypkg_cwd_probe.models:build", "--input", "2x3"]) == 0, capsys.readouterr().err
+        assert "ok  aten::relu" in capsys.readouterr().out
+    finally:
+        for name in [m for m in sys.modules if m.startswith("mypkg_cwd_probe")]:
+            del sys.modules[name]
+
+
+def test_ops_reports_python_op_with_source_line(capsys, factories):
+    assert main(["ops", "test_cli:python_op_model", "--input", "2x3"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^MISSING prim::PythonOp\s+x1$", out, re.M), out
+    detail = next(line for line in out.splitlines() if "_Triple" in line)
+    assert "autograd.Function" in detail and re.search(r"test_cli\.py:\d+", detail), out
+    assert "torch ops" in detail  # the hint
+
+
+def test_scripted_file_gets_one_control_flow_error(tmp_path, capsys):
+    path = tmp_path / "scripted.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+        torch.jit.script(_Flow()).save(str(path))
+    for command in ("convert", "ops"):
+        assert main([command, str(path), "--input", "2x3", "--quiet", "-o", str(tmp_path / "s.engine")][
+                    : None if command == "convert" else 5]) == 2
+        _one_error_line(capsys.readouterr().err, "scripted", "control flow", "prim::If", "prim::Loop",
+                        "torch.jit.trace")
+
+
+def test_forced_backend_names_the_variable(capsys, factories, monkeypatch):
+    import importlib.util
+
+    from trtgraph import backend
+
+    if importlib.util.find_spec("tensorrt") is not None and hasattr(importlib.import_module("tensorrt"), "Builder"):
+        pytest.skip("standard TensorRT is installed here: TRTGRAPH_BACKEND=tensorrt works")
+    monkeypatch.setenv("TRTGRAPH_BACKEND", "tensorrt")
+    monkeypatch.setattr(backend, "_trt", None)
+    monkeypatch.setattr(backend, "_flavour", None)
+    assert main(["check", "test_cli:tiny_model", "--input", "1x3x8x8", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "BackendUnavailableError" in err and "TRTGRAPH_BACKEND=tensorrt" in err and "unset" in err, err
+
+
+def test_no_strict_reaches_convert(capsys, factories, convert_spy):
+    code = main(["check", "test_cli:tiny_model", "--input", "1x3x8x8", "--quiet", "--no-strict"])
+    if "strict" in inspect.signature(trtgraph.api.convert).parameters:
+        assert code == 0
+        ((kwargs, _),) = convert_spy
+        assert kwargs["strict"] is False
+    else:  # a trtgraph without a strict mode: the flag is refused by name, not ignored
+        assert code == 2 and convert_spy == []
+        _one_error_line(capsys.readouterr().err, "--no-strict")

@@ -72,7 +72,8 @@ def trt():
     forced = os.environ.get("TRTGRAPH_BACKEND")
     if forced and forced not in _LOADERS:
         raise BackendUnavailableError(
-            f"TRTGRAPH_BACKEND={forced!r} is not one of {', '.join(_LOADERS)}")
+            f"TRTGRAPH_BACKEND={forced!r} is not one of {', '.join(_LOADERS)}; set one of them, or unset it "
+            "to use whichever TensorRT is installed")
     order = [forced] if forced else list(_LOADERS)
     failures = []
     for name in order:
@@ -85,6 +86,10 @@ def trt():
             continue
         _trt, _flavour = module, name
         return module
+    if forced:
+        raise BackendUnavailableError(
+            f"TRTGRAPH_BACKEND={forced} asks for {forced}, which cannot be imported ({failures[0].strip()}); "
+            f"unset TRTGRAPH_BACKEND to use whichever TensorRT is installed, or {_INSTALL_HINT}")
     raise BackendUnavailableError(
         "no usable TensorRT found:\n" + "\n".join(failures) + "\nTo fix: " + _INSTALL_HINT)
 

@@ -3,7 +3,9 @@
     module = trtgraph.compile(model, [x], precision="fp16")   # builds, or reuses a cached engine
     y = module(x.cuda())
 
-The cache key is a SHA-256 over
+The cache key is a SHA-256 over a canonical JSON document (sorted keys; sets sorted; dataclasses
+such as :class:`~trtgraph.PrecisionPolicy` as sorted dicts; tensors by the hash of their bytes), so
+the same conversion gives the same key in every process. The document holds
 
 * the model hash (traced graph and weights, :func:`trtgraph.serialization.model_hash`),
 * the input shapes and dtypes, the precision and the other conversion arguments
@@ -11,15 +13,29 @@ The cache key is a SHA-256 over
   the build's ``workspace``,
 * the trtgraph version and a digest of trtgraph's own source files (so editing a handler
   invalidates the engines it built),
+* the source (or, without source, the code object) of every handler and validator registered
+  outside the trtgraph package that the traced graph uses, and the source file of its module, so
+  editing your own handler, or a helper beside it, invalidates too (helpers imported from other
+  modules are not followed),
 * the TensorRT family, flavour and version.
 
 Finding the key traces the model (``torch.jit.trace``), which is much cheaper than converting and
 building; on a miss the model is traced again by ``convert``.
 
 Entries are ``<cache_dir>/<key>.engine`` plus the sidecar ``<key>.engine.json`` (the format of
-:mod:`trtgraph.serialization`), each written atomically (temporary file, then ``os.replace``),
-the sidecar last. An entry that fails its checks (truncated, corrupted, other TensorRT) is
-rebuilt and replaced, with a warning. Nothing is ever evicted; :func:`clear_cache` empties it.
+:mod:`trtgraph.serialization`, recording ``extra.cache_key``), each written atomically (temporary
+file, then ``os.replace``), the sidecar last. Only files of that form whose sidecar records their
+own key are entries: :func:`clear_cache`, eviction and ``trtgraph cache list|clear`` leave every
+other file of the folder alone. An entry that fails its checks (truncated, corrupted, other
+TensorRT) is rebuilt and replaced, with a warning.
+
+A folder that cannot be written is detected before the build: a ``RuntimeWarning``, and the engine
+is built without caching (entries already there are still used).
+
+Size limit: after each new entry, the least recently used entries are evicted until the folder's
+entries fit in ``cache_max_bytes`` (argument), else ``$TRTGRAPH_CACHE_MAX_BYTES`` (bytes, or with a
+K/M/G/T suffix, binary), else 10 GiB. A hit counts as a use (the engine file's access time is
+set). The entry just written is never evicted, even when alone it exceeds the limit.
 
 Cache folder: ``cache_dir`` argument, else ``$TRTGRAPH_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/trtgraph``, else ``~/.cache/trtgraph``. Turn the cache off with
@@ -27,21 +43,36 @@ Cache folder: ``cache_dir`` argument, else ``$TRTGRAPH_CACHE_DIR``, else
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import functools
 import hashlib
+import inspect
 import json
+import marshal
+import math
 import os
+import pickle
+import re
+import tempfile
+import time
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
+import numpy as np
 import torch
 
 from . import serialization as ser
 from .errors import EngineLoadError, InputError
 
-KEY_VERSION = 1
+KEY_VERSION = 2
 _NOT_IN_KEY = {"verbose", "progress"}
+DEFAULT_MAX_BYTES = 10 * 1024 ** 3
+_ENTRY_RE = re.compile(r"^[0-9a-f]{64}\.engine$")
+_TMP_RE = re.compile(r"^\.([0-9a-f]{64}\.engine(\.json)?\.|trtgraph-probe-).*\.tmp$")
+_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def default_cache_dir() -> Path:
@@ -52,8 +83,29 @@ def default_cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "trtgraph"
 
 
+def _folder(cache_dir) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+
+
 def cache_disabled_by_env() -> bool:
     return os.environ.get("TRTGRAPH_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def max_cache_bytes(value=None) -> int:
+    """The size limit: ``value``, else ``$TRTGRAPH_CACHE_MAX_BYTES``, else 10 GiB."""
+    where = "cache_max_bytes"
+    if value is None:
+        value = os.environ.get("TRTGRAPH_CACHE_MAX_BYTES", "").strip() or DEFAULT_MAX_BYTES
+        where = "TRTGRAPH_CACHE_MAX_BYTES"
+    if isinstance(value, str):
+        m = re.fullmatch(r"(\d+)\s*([KMGT]?)(?:i?B)?", value.strip(), re.IGNORECASE)
+        if not m:
+            raise InputError(f"{where}={value!r} is not a size: write a number of bytes, optionally with a "
+                             "K/M/G/T suffix, e.g. 20G")
+        value = int(m.group(1)) * _UNITS[m.group(2).upper()]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{where}={value!r}: the cache size limit must be an integer >= 0 (bytes)")
+    return value
 
 
 @functools.lru_cache(maxsize=1)
@@ -65,6 +117,116 @@ def source_digest() -> str:
         h.update(str(p.relative_to(root)).encode() + b"\0")
         h.update(p.read_bytes())
     return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- canonical key document
+
+def canonical(obj):
+    """``obj`` as plain JSON data that is the same in every process: dict keys as strings (sorted
+    when dumped), sets sorted, dataclasses as dicts of their init fields, tensors by the SHA-256 of
+    their bytes, functions by their source; other objects by the hash of their pickle, else by their
+    repr without memory addresses."""
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else {"float": repr(obj)}
+    if isinstance(obj, enum.Enum):
+        return {"enum": f"{type(obj).__qualname__}.{obj.name}"}
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out[k if isinstance(k, str) else "\0" + json.dumps(canonical(k), sort_keys=True)] = canonical(v)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, (set, frozenset)):
+        items = [canonical(v) for v in obj]
+        return {"set": sorted(items, key=lambda v: json.dumps(v, sort_keys=True))}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = {f.name: canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.init}
+        return {"dataclass": f"{type(obj).__module__}.{type(obj).__qualname__}", "fields": fields}
+    if isinstance(obj, torch.Tensor):
+        h = hashlib.sha256()
+        ser._hash_tensor(h, "t", obj)
+        return {"tensor": h.hexdigest()}
+    if isinstance(obj, (torch.dtype, torch.device, torch.Size)):
+        return {type(obj).__name__: str(obj)}
+    if isinstance(obj, re.Pattern):
+        return {"regex": obj.pattern, "flags": int(obj.flags)}
+    if isinstance(obj, np.generic):
+        return canonical(obj.item())
+    if isinstance(obj, np.ndarray):
+        return {"ndarray": canonical(torch.from_numpy(np.ascontiguousarray(obj))) if obj.dtype != object
+                else canonical(obj.tolist())}
+    if callable(obj):
+        return {"callable": _code_digest(obj)}
+    try:  # content, not a repr that may elide it: at worst a miss in another process, never a wrong hit
+        return {"pickle": hashlib.sha256(pickle.dumps(obj, protocol=4)).hexdigest()}
+    except Exception:  # noqa: BLE001 - not picklable: its repr, without memory addresses
+        return {"repr": _ADDRESS.sub("", repr(obj))}
+
+
+def _code_digest(fn) -> str:
+    """SHA-256 of a function's source (or of its code object when there is no source) and of the
+    whole source file of its module, which covers the helpers it calls from there."""
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    target = inspect.unwrap(target)
+    h = hashlib.sha256(f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}\0".encode())
+    try:
+        h.update(inspect.getsource(target).encode())
+    except (OSError, TypeError):
+        code = getattr(target, "__code__", None)
+        if code is not None:
+            h.update(marshal.dumps(code))
+        else:
+            h.update(_ADDRESS.sub("", repr(target)).encode())
+    try:
+        h.update(Path(inspect.getsourcefile(target)).read_bytes())
+    except (OSError, TypeError):
+        pass
+    for cell in getattr(target, "__closure__", None) or ():  # handlers made by a factory differ by these
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        plain = value is None or isinstance(value, (bool, int, float, str, bytes, tuple))
+        h.update(repr(value if plain else type(value).__qualname__).encode() + b"\0")
+    if isinstance(fn, functools.partial):
+        h.update(json.dumps(canonical([list(fn.args), fn.keywords]), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _is_user_code(fn) -> bool:
+    module = getattr(inspect.unwrap(getattr(fn, "func", fn)), "__module__", None) or ""
+    return not (module == "trtgraph" or module.startswith("trtgraph."))
+
+
+def _graph_nodes(block):
+    for node in block.nodes():
+        yield node
+        for sub in node.blocks():
+            yield from _graph_nodes(sub)
+
+
+def user_handler_digests(graph) -> dict:
+    """``{handler key: digest}`` of the handlers registered outside trtgraph that ``graph`` uses."""
+    from . import frontend
+    from .registry import lookup
+
+    out = {}
+    for node in _graph_nodes(graph):
+        kind = node.kind()
+        if kind.startswith("prim::"):
+            continue
+        entry = lookup(kind, frontend.node_overload(node))
+        if entry is None or entry.key in out:
+            continue
+        parts = [_code_digest(f) for f in (entry.fn, entry.validator) if f is not None and _is_user_code(f)]
+        if parts:
+            out[entry.key] = parts
+    return out
 
 
 def _examples(inputs) -> list:
@@ -80,8 +242,8 @@ def _examples(inputs) -> list:
     return out
 
 
-def cache_key(model, inputs, precision: str = "fp32", workspace: Optional[int] = None, **convert_kwargs):
-    """``(key, model_hash)`` for these arguments (traces the model once)."""
+def key_document(model, inputs, precision: str = "fp32", workspace: Optional[int] = None, **convert_kwargs):
+    """``(document, model_hash)``: the canonical JSON data the cache key hashes (traces the model once)."""
     from . import frontend
 
     examples = _examples(inputs)
@@ -92,29 +254,130 @@ def cache_key(model, inputs, precision: str = "fp32", workspace: Optional[int] =
         "model_hash": mhash,
         "inputs": [[list(x.shape), ser.dtype_name(x.dtype)] for x in examples],
         "precision": precision,
-        "convert": {k: v for k, v in sorted(convert_kwargs.items()) if k not in _NOT_IN_KEY},
+        "convert": canonical({k: v for k, v in convert_kwargs.items() if k not in _NOT_IN_KEY}),
         "workspace": workspace,
         "trtgraph_version": ser.trtgraph_version(),
         "trtgraph_source": source_digest(),
-        "tensorrt": ser.tensorrt_identity(),
+        "user_handlers": user_handler_digests(graph),
+        "tensorrt": canonical(ser.tensorrt_identity()),
     }
-    text = json.dumps(doc, sort_keys=True, default=repr)
+    return doc, mhash
+
+
+def cache_key(model, inputs, precision: str = "fp32", workspace: Optional[int] = None, **convert_kwargs):
+    """``(key, model_hash)`` for these arguments (traces the model once)."""
+    doc, mhash = key_document(model, inputs, precision, workspace, **convert_kwargs)
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest(), mhash
 
 
+# --------------------------------------------------------------------------- entries
+
+class CacheEntry(NamedTuple):
+    key: str
+    path: Path
+    size: int          # engine + sidecar bytes
+    last_used: float   # the engine file's access time (seconds since the epoch)
+    precision: str
+    inputs: str        # "name dtype shape, ..."
+
+
+def _read_entry(path: Path) -> Optional[CacheEntry]:
+    """The entry of ``path`` when trtgraph's cache wrote it (its sidecar records its own key), else None."""
+    if not _ENTRY_RE.match(path.name):
+        return None
+    side = ser.sidecar_path(path)
+    try:
+        st, side_st = path.stat(), side.stat()
+        if side_st.st_size > (1 << 22):  # far larger than any sidecar trtgraph writes
+            return None
+        doc = json.loads(side.read_bytes())
+        if not isinstance(doc, dict) or (doc.get("extra") or {}).get("cache_key") != path.name[:-len(".engine")]:
+            return None
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    inputs = []
+    for spec in doc.get("inputs") or []:
+        if isinstance(spec, dict):
+            inputs.append(f"{spec.get('name')} {spec.get('dtype')} {tuple(spec.get('shape') or ())}")
+    return CacheEntry(path.name[:-len(".engine")], path, st.st_size + side_st.st_size, st.st_atime,
+                      str(doc.get("precision")), ", ".join(inputs))
+
+
+def cache_entries(cache_dir=None) -> list:
+    """The entries trtgraph wrote in ``cache_dir``, least recently used first."""
+    folder = _folder(cache_dir)
+    if not folder.is_dir():
+        return []
+    found = [e for e in map(_read_entry, folder.glob("*.engine")) if e is not None]
+    return sorted(found, key=lambda e: (e.last_used, e.key))
+
+
+def _remove(entry: CacheEntry):
+    ser.sidecar_path(entry.path).unlink(missing_ok=True)  # the marker first: a half-removed entry is no entry
+    entry.path.unlink(missing_ok=True)
+
+
+def evict(cache_dir=None, max_bytes=None, keep=()) -> list:
+    """Remove least recently used entries until the entries of ``cache_dir`` total at most
+    ``max_bytes`` (see :func:`max_cache_bytes`); keys in ``keep`` stay. Returns the removed entries."""
+    limit = max_cache_bytes(max_bytes)
+    entries = cache_entries(cache_dir)
+    total = sum(e.size for e in entries)
+    removed = []
+    for e in entries:
+        if total <= limit:
+            break
+        if e.key in keep:
+            continue
+        try:
+            _remove(e)
+        except OSError:
+            continue
+        total -= e.size
+        removed.append(e)
+    return removed
+
+
+def _touch(path: Path):
+    """Record a use: set the access time to now, keep the modification time."""
+    try:
+        st = path.stat()
+        os.utime(path, ns=(time.time_ns(), st.st_mtime_ns))
+    except OSError:
+        pass
+
+
+def writable_reason(folder: Path) -> Optional[str]:
+    """None when entries can be written in ``folder`` (created if needed), else why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".trtgraph-probe-", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc.strerror or exc}"
+    return None
+
+
+# --------------------------------------------------------------------------- compile
+
 def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: bool = True, device=None,  # noqa: A001
-            workspace: Optional[int] = None, **convert_kwargs):
+            workspace: Optional[int] = None, cache_max_bytes=None, **convert_kwargs):
     """Convert ``model`` (traced on ``inputs``), build the engine and return a :class:`~trtgraph.TRTModule`,
     reusing the engine cached under the same key. ``convert_kwargs`` go to :func:`trtgraph.convert`.
-    The module's ``cache_hit`` is True when the engine came from the cache, ``cache_path`` its file."""
+    The module's ``cache_hit`` is True when the engine came from the cache, False when it was built and
+    cached, None when it was built without the cache; ``cache_path`` is the entry's file.
+    ``cache_max_bytes``: the cache's size limit (see the module docstring)."""
     from .api import convert
     from .runtime import TRTModule
 
     use_cache = use_cache and not cache_disabled_by_env()
+    limit = max_cache_bytes(cache_max_bytes) if use_cache else None
     key, mhash = cache_key(model, inputs, precision, workspace, **convert_kwargs)
     path = None
     if use_cache:
-        folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        folder = _folder(cache_dir)
         path = folder / f"{key}.engine"
         if path.exists() and ser.sidecar_path(path).exists():
             try:
@@ -124,16 +387,30 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
             except EngineLoadError as exc:
                 warnings.warn(f"trtgraph cache: rebuilding a bad entry: {exc}", RuntimeWarning, stacklevel=2)
             else:
+                _touch(path)
                 module = TRTModule(engine, meta, device=device, verify=False)
                 module.source_path, module.cache_hit, module.cache_path = str(path), True, str(path)
                 return module
+        why = writable_reason(folder)
+        if why is not None:
+            warnings.warn(f"trtgraph cache: cannot write to the cache folder {folder} ({why}); building "
+                          "without caching. To fix: make it writable, or pass cache_dir= / set "
+                          "TRTGRAPH_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=2)
+            path = None
     conv = convert(model, _examples(inputs), precision=precision, **convert_kwargs)
     engine = conv.build(workspace)
     meta = ser.metadata_from_conversion(conv, engine, model_hash_hex=mhash, extra={"cache_key": key})
     if path is not None:
-        ser.write_engine(path, engine, meta)
+        try:
+            ser.write_engine(path, engine, meta)
+        except OSError as exc:
+            warnings.warn(f"trtgraph cache: could not write {path} ({exc}); the engine is not cached",
+                          RuntimeWarning, stacklevel=2)
+            path = None
+        else:
+            evict(path.parent, limit, keep={key})
     module = TRTModule(engine, meta, device=device, verify=False)
-    module.cache_hit = False if use_cache else None
+    module.cache_hit = False if path is not None else None
     module.cache_path = str(path) if path is not None else None
     if path is not None:
         module.source_path = str(path)
@@ -141,15 +418,16 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
 
 
 def clear_cache(cache_dir=None) -> int:
-    """Delete every cached engine (and sidecar) in ``cache_dir``; returns the number of engines removed."""
-    folder = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    removed = 0
+    """Delete the entries trtgraph's cache wrote in ``cache_dir`` (engine + sidecar) and its leftover
+    temporary files; any other file stays. Returns the number of entries removed."""
+    folder = _folder(cache_dir)
     if not folder.is_dir():
         return 0
-    for p in folder.glob("*.engine"):
-        ser.sidecar_path(p).unlink(missing_ok=True)
-        p.unlink(missing_ok=True)
+    removed = 0
+    for e in cache_entries(folder):
+        _remove(e)
         removed += 1
-    for p in folder.glob(".*.tmp"):
-        p.unlink(missing_ok=True)
+    for p in folder.iterdir():
+        if _TMP_RE.match(p.name):
+            p.unlink(missing_ok=True)
     return removed

@@ -21,16 +21,29 @@ Precision policy (``convert``, ``check``): ``--fp32-op aten::softmax`` (repeatab
 kind in fp32 in addition to the default set, ``--fp32-module 'layer4.*'`` (repeatable regex on
 module names) keeps every op of the matching modules in fp32, ``--no-default-fp32`` starts from an
 empty set instead of the defaults.
+
+Exit codes: 0 success; 1 ``check`` found a mismatch (or ``ops`` a missing op); 2 a usage or
+model error (one line ``trtgraph: error: <Error>: <cause>; <fix>``); 3 an internal error (a bug:
+its traceback is printed with ``--debug``).
+
+Engine cache: ``trtgraph cache list`` shows the entries of the cache folder (``--dir``, else the
+default of :func:`trtgraph.compile`), least recently used first; ``trtgraph cache clear`` removes them
+(only the files trtgraph's cache wrote).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
+import math
 import os
 import re
 import sys
+import tempfile
 import time
+import traceback
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -53,19 +66,65 @@ def random_input(shape, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
     return torch.randint(0, 100, shape, generator=gen).to(dtype)
 
 
-def parse_input(spec: str) -> torch.Tensor:
-    """``1x3x224x224`` or ``1x128:int64`` -> a random example tensor."""
+MAX_INPUT_BYTES = 2 * 1024 ** 3  # the CLI's random example inputs (all of them together) stay below this
+
+
+def _check_example_size(shapes_dtypes, what: str):
+    """Refuse example tensors larger than MAX_INPUT_BYTES before allocating them."""
+    total = sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes_dtypes)
+    if total > MAX_INPUT_BYTES:
+        raise InputError(f"{what} would need {total / 1024 ** 3:.3g} GiB of random example data (the CLI's limit "
+                         f"is {MAX_INPUT_BYTES // 1024 ** 3} GiB); give a smaller example shape, and --dynamic "
+                         "for the range the engine must accept")
+
+
+def parse_input_spec(spec: str) -> tuple:
+    """``1x3x224x224`` or ``1x128:int64`` -> ``(shape, dtype)``, checked (nothing allocated)."""
     shape_text, _, dtype_name = spec.partition(":")
     try:
         shape = tuple(int(d) for d in shape_text.lower().split("x"))
-    except ValueError as exc:
-        raise InputError(f"--input {spec!r}: expected dimensions like 1x3x224x224[:dtype]") from exc
+    except ValueError:
+        raise InputError(f"--input {spec!r}: expected dimensions like 1x3x224x224[:dtype]") from None
     if any(d <= 0 for d in shape):
-        raise InputError(f"--input {spec!r}: dimensions must be positive")
+        raise InputError(f"--input {spec!r}: dimensions must be positive, e.g. 1x3x224x224")
     dtype = _DTYPES.get(dtype_name or "float32")
     if dtype is None:
-        raise InputError(f"--input {spec!r}: dtype must be one of {', '.join(_DTYPES)}")
-    return random_input(shape, dtype)
+        raise InputError(f"--input {spec!r}: dtype must be one of {', '.join(_DTYPES)}, e.g. 1x128:int64")
+    _check_example_size([(shape, dtype)], f"--input {spec!r}")
+    return shape, dtype
+
+
+def parse_input(spec: str) -> torch.Tensor:
+    """``1x3x224x224`` or ``1x128:int64`` -> a random example tensor."""
+    return random_input(*parse_input_spec(spec))
+
+
+def parse_inputs(specs) -> list:
+    """Every ``--input``, checked together against the size limit before any is allocated."""
+    parsed = [parse_input_spec(s) for s in specs]
+    _check_example_size(parsed, f"{len(parsed)} --input")
+    return [random_input(shape, dtype) for shape, dtype in parsed]
+
+
+def parse_kwargs(text: str) -> dict:
+    """The ``--kwargs`` JSON object."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        why = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise InputError(f"--kwargs {_short(text)!r} is not valid JSON ({why}); write a JSON object, e.g. "
+                         "--kwargs '{\"num_classes\": 10}' (double quotes inside single quotes)") from None
+    if not isinstance(value, dict):
+        raise InputError(f"--kwargs {_short(text)!r} is a JSON {type(value).__name__}, not an object; write "
+                         "the factory's keyword arguments as an object, e.g. --kwargs '{\"num_classes\": 10}'")
+    return value
+
+
+def _short(text, limit: int = 120) -> str:
+    """The first line of ``text``, cut to ``limit`` characters (error messages stay one line)."""
+    text = str(text).strip()
+    first = text.splitlines()[0] if text else ""
+    return first if len(first) <= limit and first == text else first[:limit] + " ..."
 
 
 DYNAMIC_FORM = "[NAME:]DIM=MIN,OPT,MAX[;DIM=MIN,OPT,MAX...]"
@@ -155,26 +214,99 @@ def precision_policy_from(args):
     return policy_cls(extra_fp32_ops=extra_ops, fp32_modules=modules)
 
 
-def load_model(spec: str, kwargs: dict) -> torch.nn.Module:
-    """``package.module:factory`` or a TorchScript file path."""
-    if os.path.exists(spec) and ":" not in spec:
-        try:
-            return torch.jit.load(spec, map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{spec}: not a loadable TorchScript file ({exc})") from exc
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not attr:
-        raise InputError(f"MODEL {spec!r}: expected 'package.module:factory' or a TorchScript file")
+_SCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript", ".zip")
+
+
+def _control_flow(graph) -> dict:
+    """``{kind: count}`` of the prim::If / prim::Loop nodes of a TorchScript graph (nested blocks too)."""
+    found: dict = {}
+    stack = [graph]
+    while stack:
+        for node in stack.pop().nodes():
+            if node.kind() in ("prim::If", "prim::Loop"):
+                found[node.kind()] = found.get(node.kind(), 0) + 1
+            stack.extend(node.blocks())
+    return found
+
+
+def load_torchscript(spec: str) -> torch.nn.Module:
+    if not os.path.isfile(spec):
+        raise InputError(f"MODEL {spec!r} is not a regular file; give a TorchScript file saved with "
+                         "torch.jit.trace(model, example).save(path), or package.module:factory")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise InputError(f"MODEL {spec!r}: cannot import {module_name} ({exc})") from exc
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, message=r".*torch\.jit\.load.*deprecated.*")
+            module = torch.jit.load(spec, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - any failure of torch.jit.load means the same to the user
+        raise InputError(f"{spec}: not a loadable TorchScript file ({type(exc).__name__}: {_short(exc)}); "
+                         "save it with torch.jit.trace(model, example).save(path)") from None
+    flow = _control_flow(module.inlined_graph)
+    if flow:
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(flow.items()))
+        raise InputError(f"{spec}: a scripted (torch.jit.script) model with control flow ({counts}); trtgraph does "
+                         "not convert control flow yet: trace the model instead, "
+                         "torch.jit.trace(model.eval(), example).save(path), or give package.module:factory")
+    return module.eval()
+
+
+def _import_module(spec: str, module_name: str):
+    """Import ``module_name`` with the current folder importable (as ``python -m`` would)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - ImportError, SyntaxError, or the module's own code failing
+        hint = ("check the name, and run trtgraph from the folder that holds the package (or add it to "
+                "PYTHONPATH)" if isinstance(exc, ImportError) else "fix the module")
+        raise InputError(f"MODEL {spec!r}: cannot import {module_name} ({type(exc).__name__}: {_short(exc)}); "
+                         f"{hint}") from None
+
+
+def _call_factory(spec: str, attr: str, factory, kwargs: dict):
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(**kwargs)
+        except TypeError as exc:
+            accepted = [n for n, p in signature.parameters.items()
+                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            raise InputError(f"MODEL {spec!r}: --kwargs {sorted(kwargs)} do not fit {attr}{signature} ({exc}); "
+                             f"pass only its keyword arguments: {', '.join(accepted) or 'none'}") from None
+    try:
+        return factory(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - the user's factory: any failure is reported as theirs
+        call = f"{attr}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        raise InputError(f"MODEL {spec!r}: the factory call {call} raised {type(exc).__name__}: "
+                         f"{_short(exc)}; fix the factory or its --kwargs") from None
+
+
+def load_model(spec: str, kwargs: dict) -> torch.nn.Module:
+    """``package.module:factory`` (the current folder is importable) or a TorchScript file path."""
+    if ":" not in spec:
+        if os.path.exists(spec):
+            return load_torchscript(spec)
+        if spec.lower().endswith(_SCRIPT_SUFFIXES) or os.sep in spec:
+            raise InputError(f"MODEL {spec!r}: no such TorchScript file; check the path (relative to "
+                             f"{os.getcwd()}), or give package.module:factory")
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not attr or not module_name:
+        raise InputError(f"MODEL {spec!r}: expected 'package.module:factory' or a TorchScript file, "
+                         "e.g. torchvision.models:resnet50")
+    module = _import_module(spec, module_name)
     factory = getattr(module, attr, None)
     if factory is None:
-        raise InputError(f"MODEL {spec!r}: {module_name} has no attribute {attr!r}")
-    model = factory(**kwargs)
+        raise InputError(f"MODEL {spec!r}: {module_name} has no attribute {attr!r}; check the factory's name")
+    if not callable(factory):
+        raise InputError(f"MODEL {spec!r}: {module_name}.{attr} is a {type(factory).__name__}, not a callable "
+                         "factory; name a function or class that returns the model")
+    model = _call_factory(spec, attr, factory, kwargs)
     if not isinstance(model, torch.nn.Module):
-        raise InputError(f"MODEL {spec!r}: the factory returned a {type(model).__name__}, not a torch.nn.Module")
+        raise InputError(f"MODEL {spec!r}: the factory returned a {type(model).__name__}, not a torch.nn.Module; "
+                         "name a factory that returns the model")
     return model.eval()
 
 
@@ -210,16 +342,26 @@ class _Progress:
 def _convert(args):
     import trtgraph
 
-    model = load_model(args.model, json.loads(args.kwargs))
-    inputs = [parse_input(s) for s in args.input]
+    kwargs = parse_kwargs(args.kwargs)
+    inputs = parse_inputs(args.input)
     names = input_names(args)
     options = {}
     dynamic = dynamic_shapes_from(args.dynamic, names)
     if dynamic:
         options["dynamic_shapes"] = dynamic
+        if args.command == "check":  # check makes random inputs at the profile's max shape too
+            _check_profile_size(dynamic, names, inputs)
     policy = precision_policy_from(args)
     if policy is not None:
         options["precision_policy"] = policy
+    if getattr(args, "no_strict", False):
+        from . import api
+
+        if not _accepts(api.convert, "strict"):
+            raise InputError("--no-strict: this trtgraph's convert() has no strict mode; "
+                             "leave the flag out (conversion refuses what it cannot take)")
+        options["strict"] = False
+    model = load_model(args.model, kwargs)
     if not args.quiet:
         print(f"tracing and converting {args.model} ...", file=sys.stderr)
     progress = _Progress(not args.quiet)
@@ -230,6 +372,49 @@ def _convert(args):
     finally:
         progress.close()
     return model, inputs, conv
+
+
+def _accepts(fn, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def _check_profile_size(dynamic: dict, names: list, inputs: list):
+    """The max shape of each profile, as check will allocate it, against the size limit."""
+    shapes = []
+    for name, x in zip(names, inputs):
+        shape = list(x.shape)
+        for dim, (_, _, hi) in (dynamic.get(name) or {}).items():
+            if -len(shape) <= dim < len(shape):
+                shape[dim] = hi
+        shapes.append((tuple(shape), x.dtype))
+    _check_example_size(shapes, "--dynamic's max shapes (check verifies there)")
+
+
+def output_path(args) -> Path:
+    """``-o`` (or the default name), checked writable before anything is converted."""
+    out = Path(args.output or (args.model.split(":")[-1].replace("/", "_") + f".{args.precision}.engine"))
+    if out.is_dir():
+        raise InputError(f"-o {str(out)!r} is a folder; give a file name, e.g. -o {out / 'model.engine'}")
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the engine's missing folders are created under this one
+    why = None
+    if not folder.is_dir():
+        why = f"{folder} is not a folder"
+    else:
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".trtgraph-probe-", suffix=".tmp", dir=folder)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            why = f"{type(exc).__name__}: {exc.strerror or exc}"
+    if why is not None:
+        raise InputError(f"-o {str(out)!r}: cannot write there ({why}); choose a writable file with -o")
+    return out
 
 
 def input_names(args) -> list:
@@ -257,11 +442,11 @@ def _fp32_nodes(conv) -> Optional[list]:
 
 
 def cmd_convert(args) -> int:
+    out = output_path(args)
     model, inputs, conv = _convert(args)
     if not args.quiet:
         print(f"building engine ({conv.num_layers} layers, {args.precision})...", file=sys.stderr)
     engine = conv.build()
-    out = Path(args.output or (args.model.split(":")[-1].replace("/", "_") + f".{args.precision}.engine"))
     from .serialization import save_engine
 
     save_engine(conv, out)  # the plan and its JSON sidecar (names, shapes, versions, hashes)
@@ -320,28 +505,72 @@ def cmd_check(args) -> int:
     return 0 if ok else 1
 
 
+_PYTHON_OP_HINT = ("trtgraph cannot see inside a custom torch.autograd.Function: write its forward with torch "
+                   "ops in the model (a Function is only needed for a custom backward), then convert")
+
+
 def cmd_ops(args) -> int:
     from collections import Counter
 
-    import trtgraph
     from trtgraph import frontend
+    from trtgraph.core import _PRIM_HANDLERS
     from trtgraph.registry import lookup
 
-    model = load_model(args.model, json.loads(args.kwargs))
-    inputs = [parse_input(s) for s in args.input]
+    kwargs = parse_kwargs(args.kwargs)
+    inputs = parse_inputs(args.input)
+    model = load_model(args.model, kwargs)
     _, graph = frontend.trace_module(model, inputs)
-    counts = Counter((n.kind(), frontend.node_overload(n)) for n in graph.nodes() if not n.kind().startswith("prim::"))
+    counts = Counter()
+    prim_problems: dict = {}
+    for n in graph.nodes():
+        kind = n.kind()
+        if not kind.startswith("prim::"):
+            counts[(kind, frontend.node_overload(n))] += 1
+        elif kind not in _PRIM_HANDLERS:
+            prim_problems.setdefault(kind, []).append(n)
     missing = 0
     for (kind, overload), n in sorted(counts.items()):
         ok = lookup(kind, overload) is not None
         missing += not ok
         print(f"{'ok ' if ok else 'MISSING'} {kind:<36} x{n}")
-    _ = trtgraph
+    for kind, nodes in sorted(prim_problems.items()):
+        missing += 1
+        print(f"MISSING {kind:<36} x{len(nodes)}")
+        for node in nodes:
+            where = frontend.source_line(node) or "unknown source line"
+            if kind == "prim::PythonOp":
+                name = node.pyname() if hasattr(node, "pyname") else "?"
+                print(f"    {name} (custom autograd.Function) at {where}: {_PYTHON_OP_HINT}")
+            else:
+                print(f"    at {where}: trtgraph does not convert {kind} (trace a model without it)")
     return 1 if missing else 0
+
+
+def cmd_cache(args) -> int:
+    from . import cache
+
+    folder = Path(args.dir).expanduser() if args.dir else cache.default_cache_dir()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cache folder {str(folder)!r} is not a folder; give the cache folder with --dir "
+                         "(or set TRTGRAPH_CACHE_DIR)")
+    if args.action == "clear":
+        removed = cache.clear_cache(folder)
+        print(f"removed {removed} cached engine{'' if removed == 1 else 's'} from {folder}")
+        return 0
+    entries = cache.cache_entries(folder)
+    total = sum(e.size for e in entries)
+    limit = cache.max_cache_bytes()
+    print(f"cache folder {folder}: {_count(len(entries), 'engine')}, {total / 1e6:.1f} MB "
+          f"(limit {limit / 1024 ** 3:.3g} GiB), least recently used first")
+    for e in entries:
+        used = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.last_used))
+        print(f"  {e.key[:16]}  {e.size / 1e6:8.1f} MB  {used}  {e.precision:<5}  {e.inputs}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trtgraph", description="Compile PyTorch models to TensorRT engines.")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp):
@@ -350,9 +579,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="example input shape, e.g. 1x3x224x224 or 1x128:int64 (repeat for several)")
         sp.add_argument("--kwargs", default="{}", help="JSON keyword arguments for the model factory")
         sp.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
-        sp.add_argument("--param-exclude", default=None, help="regex of parameters the traced graph must not use")
+        sp.add_argument("--param-exclude", default=None, type=parse_regex,
+                        help="regex of parameters the traced graph must not use")
         sp.add_argument("--verbose", action="store_true", help="print every node as it is converted")
         sp.add_argument("--quiet", action="store_true")
+        debug_flag(sp)
+
+    def debug_flag(sp):
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="print the traceback of an internal error")
 
     def shapes_and_policy(sp):
         sp.add_argument("--input-name", action="append", metavar="NAME",
@@ -370,6 +605,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "in fp32, e.g. 'layer4.*' (repeatable)")
         sp.add_argument("--no-default-fp32", action="store_true",
                         help="keep nothing in fp32 by default (no default op kinds, no long-reduction rule); --fp32-op and --fp32-module still add")
+        sp.add_argument("--no-strict", action="store_true",
+                        help="turn trtgraph.convert's refusals of values baked in by the trace into warnings "
+                             "(convert(..., strict=False))")
 
     c = sub.add_parser("convert", help="convert a model and write a serialized engine")
     common(c)
@@ -395,10 +633,17 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import add_bench_parser
 
     add_bench_parser(sub)
+
+    cc = sub.add_parser("cache", help="list or clear the engine cache of trtgraph.compile")
+    cc.add_argument("action", choices=["list", "clear"])
+    cc.add_argument("--dir", help="cache folder (default: $TRTGRAPH_CACHE_DIR, else ~/.cache/trtgraph)")
+    debug_flag(cc)
+    cc.set_defaults(fn=cmd_cache)
     return p
 
 
 def main(argv=None) -> int:
+    """Run the command line; returns the exit code (argparse's usage errors exit 2 through SystemExit)."""
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -406,7 +651,16 @@ def main(argv=None) -> int:
     except TrtGraphError as exc:
         print(f"trtgraph: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    if args.verbose:
+    except KeyboardInterrupt:
+        print("trtgraph: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - an internal error: exit 3, traceback with --debug
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"trtgraph: internal error: {type(exc).__name__}: {_short(exc, 300)} (a bug in trtgraph, or an "
+              "error it should have named: rerun with --debug for the traceback and report it)", file=sys.stderr)
+        return 3
+    if getattr(args, "verbose", False):
         print(f"total {time.perf_counter() - t0:.2f} s", file=sys.stderr)
     return code
 
