@@ -16,11 +16,17 @@ def _validate(args):
     if isinstance(w, Traced) and w.dynamic:
         return "convolution weights computed from the inputs are not supported (weight must be a parameter)"
     if args.get("transposed"):
-        if any(s > 1 for s in args["stride"]) and any(d > 1 for d in args["dilation"]):
+        if any(s > 1 for s in _per_axis(args["stride"], 1)) and any(d > 1 for d in _per_axis(args["dilation"], 1)):
             return "transposed convolution with both stride > 1 and dilation > 1 (TensorRT cannot build it)"
     if isinstance(w, torch.Tensor) and w.dim() not in (3, 4, 5):
         return f"{w.dim() - 2}-D convolution (1-D, 2-D and 3-D are supported)"
     return None
+
+
+def _per_axis(value, nd):
+    """One value per spatial axis: torch repeats a one-element list (``stride=[2]``) or an int."""
+    value = list(value) if isinstance(value, (list, tuple)) else [value]
+    return [int(v) for v in value] * nd if len(value) == 1 else [int(v) for v in value]
 
 
 def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
@@ -33,10 +39,8 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
     wshape = tuple(ctx.require_static(weight, "weight")) if tensor_kernel else tuple(weight.shape)
     nd = len(wshape) - 2
     x = ctx.as_tensor(input)
-    stride, padding, dilation = list(stride), list(padding), list(dilation)
-    output_padding = list(output_padding or [0] * nd)
-    if len(padding) == 1 and nd > 1:
-        padding = padding * nd
+    stride, padding, dilation = (_per_axis(v, nd) for v in (stride, padding, dilation))
+    output_padding = _per_axis(output_padding or [0], nd)
     if nd == 1:
         # (N, C, L) -> (N, C, 1, L); kernel (O, I, K) -> (O, I, 1, K)
         dims = ctx.dims(x)
