@@ -103,6 +103,10 @@ case("batch_norm_network_stats",
 case("batch_norm_network_weight_only",
      Fn(lambda m, x, w: F.batch_norm(x, m.mean, m.var, w * 2, None, False, 0.1, 1e-5),
         mean=r(4, seed=5), var=torch.rand(4) + 0.5), [r(3, 4), r(4, seed=6)], ["aten::batch_norm"])
+case("layer_norm_network_affine", Fn(lambda m, x, w, b: F.layer_norm(x, (2, 5), w * 2, b)),
+     [r(3, 2, 5), r(2, 5, seed=1), r(2, 5, seed=2)], ["aten::layer_norm"])
+case("group_norm_network_affine", Fn(lambda m, x, w, b: F.group_norm(x, 2, w + 1, b)),
+     [r(2, 4, 3, 3), r(4, seed=1), r(4, seed=2)], ["aten::group_norm"])
 case("batch_norm_batch_statistics", nn.BatchNorm2d(3, track_running_stats=False), [r(4, 3, 5, 5) * 2 + 1],
      ["aten::batch_norm"])
 

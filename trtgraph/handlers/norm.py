@@ -101,8 +101,14 @@ def _layer_norm(ctx, x, normalized_shape, weight, bias, eps):
         axes |= 1 << d
     ones = tuple(1 for _ in range(rank - n)) + tuple(normalized_shape)
     dtype = ctx.dtype(x)
-    scale = ctx.as_tensor(weight.reshape(ones) if weight is not None else torch.ones(ones), dtype)
-    shift = ctx.as_tensor(bias.reshape(ones) if bias is not None else torch.zeros(ones), dtype)
+
+    def affine(p, default):  # a parameter, or a network tensor (reshaped in the network)
+        if p is None:
+            return ctx.as_tensor(default(ones), dtype)
+        return ctx.as_tensor(p.reshape(ones), dtype) if isinstance(p, torch.Tensor) else \
+            ctx.reshape(ctx.as_tensor(p, dtype), list(ones))
+
+    scale, shift = affine(weight, torch.ones), affine(bias, torch.zeros)
     layer = ctx.network.add_normalization(x, scale, shift, axes)
     layer.epsilon = float(eps)
     return layer.get_output(0)
