@@ -51,6 +51,11 @@ case("ge_le_nan", Fn(lambda m, x, y: torch.stack([x >= y, x <= y, x >= 0.5, x <=
      [torch.tensor([1.0, float("nan"), 0.5, -2.0]), torch.tensor([1.0, 0.0, float("nan"), 3.0])],
      ["aten::ge", "aten::le"])
 
+# circular padding cropped and wrapped in one slice: torch crops first, then wraps what is left
+case("pad_circular_crop_and_wrap", Fn(lambda m, x: F.pad(x, (1, -1, 2, -1), mode="circular")), [r(1, 2, 5, 6)],
+     ["aten::pad"])
+case("pad_circular_crop_and_wrap_1d", Fn(lambda m, x: F.pad(x, (-2, 3), mode="circular")), [r(2, 3, 7)], ["aten::pad"])
+
 # --- dtype= arguments (ignored before: wrong dtype or values)
 case("sum_dtype_truncates", Fn(lambda m, x: torch.sum(x, 1, dtype=torch.int32)), [r(3, 4) * 4], ["aten::sum"])
 case("mean_int_dtype", Fn(lambda m, x: torch.mean(x, 1, dtype=torch.float32)), [I32], ["aten::mean"])
