@@ -53,6 +53,7 @@ IGNORED = {
     ("aten::topk", "sorted"): "sorted=False leaves the order to the implementation; TensorRT's sorted order is one",
     ("aten::sort", "stable"): "the values are the same; among equal values the indices follow TensorRT's TopK "
                               "order, as for sort without stable, argmax and max.dim (see handlers/math.py)",
+    ("aten::argsort", "stable"): "as for sort",
     ("aten::to", "copy"): "forces a copy; a network tensor is a new value anyway",
     ("aten::to", "dtype"): "the target dtype is the traced output dtype (ctx.expected)",
     ("aten::to", "other"): "the target dtype is the traced output dtype (ctx.expected)",

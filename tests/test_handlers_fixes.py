@@ -112,6 +112,18 @@ case("layer_norm_network_affine", Fn(lambda m, x, w, b: F.layer_norm(x, (2, 5), 
      [r(3, 2, 5), r(2, 5, seed=1), r(2, 5, seed=2)], ["aten::layer_norm"])
 case("group_norm_network_affine", Fn(lambda m, x, w, b: F.group_norm(x, 2, w + 1, b)),
      [r(2, 4, 3, 3), r(4, seed=1), r(4, seed=2)], ["aten::group_norm"])
+case("conv_transpose_output_padding_over_padding",
+     nn.ConvTranspose2d(2, 3, 3, stride=2, padding=(0, 1), output_padding=1), [r(1, 2, 4, 5)], ["aten::_convolution"])
+case("conv_transpose1d_output_padding_over_padding", nn.ConvTranspose1d(2, 3, 1, stride=2, output_padding=1),
+     [r(1, 2, 6)], ["aten::_convolution"])
+case("bool_arithmetic", Fn(lambda m, x: torch.stack([(x > 0) * (x < 1), (x > 0) + (x < -1), torch.maximum(x > 0, x < -1),
+                                                     torch.minimum(x > 0, x < 1)])), [r(2, 6)],
+     ["aten::mul", "aten::add", "aten::maximum", "aten::minimum"])
+case("bool_plus_int_scalar", Fn(lambda m, x: (x > 0) + 3), [r(2, 6)], ["aten::add"])
+case("matmul_vector_batch", Fn(lambda m, v, b: torch.stack([v @ b, b.transpose(-1, -2) @ v])), [r(3), r(2, 3, 3, seed=1)],
+     ["aten::matmul"])
+case("argsort", Fn(lambda m, x: torch.argsort(x, dim=0, descending=True) * 10 + torch.argsort(x)),
+     [torch.tensor([[3.0, 1.0, 2.0], [0.5, 4.0, -1.0]])], ["aten::argsort"])
 case("batch_norm_batch_statistics", nn.BatchNorm2d(3, track_running_stats=False), [r(4, 3, 5, 5) * 2 + 1],
      ["aten::batch_norm"])
 

@@ -10,15 +10,22 @@ import torch
 from ..registry import register_node_handler
 
 
+_BOOL_OPS = {"SUM": "OR", "PROD": "AND", "MAX": "OR", "MIN": "AND"}  # torch's arithmetic on two bools
+
+
 def _binary(key, op, alpha=False):
+    def apply(ctx, self, other):
+        dtype = ctx.result_dtype(self, other)
+        return ctx.elementwise(self, other, _BOOL_OPS.get(op, op) if dtype == torch.bool else op, dtype=dtype)
+
     if alpha:
         def handler(ctx, self, other, alpha=1):
             if alpha != 1:
                 other = ctx.elementwise(other, alpha, "PROD", dtype=ctx.result_dtype(self, other))
-            return ctx.elementwise(self, other, op)
+            return apply(ctx, self, other)
     else:
         def handler(ctx, self, other):
-            return ctx.elementwise(self, other, op)
+            return apply(ctx, self, other)
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
 

@@ -139,6 +139,13 @@ def _arg(ctx, self, dim, keepdim, largest):
     return ctx.reshape(idx, shape[:d] + shape[d + 1:])
 
 
+@register_node_handler("aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor",
+                       validator=_validate_sort)
+def argsort(ctx, self, dim=-1, descending=False, stable=None):
+    """Also ``argsort.stable``: the indices of ``sort`` (same tie order)."""
+    return sort(ctx, self, dim, descending, stable)[1]
+
+
 @register_node_handler("aten::argmax(Tensor self, int? dim=None, bool keepdim=False) -> Tensor")
 def argmax(ctx, self, dim=None, keepdim=False):
     return _arg(ctx, self, dim, keepdim, True)
