@@ -45,7 +45,7 @@ def truth(ctx, x):
     x = ctx.as_tensor(x)
     if ctx.dtype(x) == torch.bool:
         return x
-    zero = torch.tensor(0, dtype=ctx.dtype(x)) if ctx.dtype(x) in (torch.int32, torch.int64) else 0.0
+    zero = 0.0 if ctx.dtype(x).is_floating_point else torch.tensor(0, dtype=ctx.dtype(x))
     return ctx.unary(ctx.elementwise(x, zero, "EQUAL", dtype=ctx.dtype(x)), "NOT")
 
 
