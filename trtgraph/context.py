@@ -317,6 +317,8 @@ class ConversionContext:
                 dtype = self.dtype(s)
             elif isinstance(s, float) and not dtype.is_floating_point:
                 dtype = self.float_dtype
+            elif isinstance(s, int) and not isinstance(s, bool) and dtype == torch.bool:
+                dtype = torch.int64  # a bool tensor and a Python int give int64
         return self.logical_dtype(dtype)
 
     def operands(self, *values, dtype: Optional[torch.dtype] = None):

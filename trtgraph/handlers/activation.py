@@ -3,19 +3,27 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from ..registry import register_node_handler
 
 
-def _simple(key: str, kind: str):
+def _simple(key: str, kind: str, float_only: bool = True):
+    """``float_only``: integer and bool inputs are promoted to float, as torch does (relu keeps them)."""
     @register_node_handler(key)
     def handler(ctx, self):
-        return ctx.activation(self, kind)
+        x = ctx.as_tensor(self)
+        if not ctx.dtype(x).is_floating_point:
+            if not float_only:
+                return ctx.elementwise(x, 0, "MAX") if ctx.dtype(x) != torch.bool else ctx.identity(x)
+            x = ctx.cast(x, ctx.float_dtype)
+        return ctx.activation(x, kind)
 
     handler.__name__ = key.split("::")[1]
     return handler
 
 
-_simple("aten::relu", "RELU")
+_simple("aten::relu", "RELU", float_only=False)
 _simple("aten::sigmoid", "SIGMOID")
 _simple("aten::tanh", "TANH")
 
@@ -37,9 +45,16 @@ def leaky_relu(ctx, self, negative_slope):
 
 @register_node_handler("aten::elu(Tensor self, Scalar alpha=1, Scalar scale=1, Scalar input_scale=1) -> Tensor")
 def elu(ctx, self, alpha, scale, input_scale):
-    x = self if input_scale == 1 else ctx.elementwise(self, float(input_scale), "PROD")
-    y = ctx.activation(x, "ELU", alpha=alpha)
-    return y if scale == 1 else ctx.elementwise(y, float(scale), "PROD")
+    """torch: ``scale * x`` for x > 0, ``scale * alpha * (exp(input_scale * x) - 1)`` otherwise
+    (``input_scale`` scales only the negative branch's exponent)."""
+    if input_scale == 1:
+        y = ctx.activation(self, "ELU", alpha=alpha)
+        return y if scale == 1 else ctx.elementwise(y, float(scale), "PROD")
+    x = ctx.as_tensor(self)
+    neg = ctx.elementwise(ctx.unary(ctx.elementwise(x, float(input_scale), "PROD"), "EXP"), 1.0, "SUB")
+    neg = ctx.elementwise(neg, float(alpha) * float(scale), "PROD")
+    pos = ctx.elementwise(x, float(scale), "PROD")
+    return ctx.select(ctx.elementwise(x, 0.0, "GREATER"), pos, neg)
 
 
 @register_node_handler("aten::selu(Tensor self) -> Tensor")

@@ -3,7 +3,7 @@
 
 - sdpa: ``softmax(q k^T * scale + mask) v``; a boolean mask keeps its True positions, a float mask
   is added, ``is_causal`` keeps keys ``j <= i`` (top-left aligned). Rows whose every key is masked
-  give 0, as torch's safe softmax does. ``dropout_p`` is ignored (inference). ``enable_gqa``
+  give 0, as torch's safe softmax does. ``dropout_p`` > 0 is refused (random). ``enable_gqa``
   repeats each key/value head for its group of query heads.
 - native MHA: in-projection (one packed weight), ``H`` heads with q scaled by ``1/sqrt(d_head)``,
   out-projection. Its mask is converted to bool (True = masked out, whatever the dtype) and
@@ -65,9 +65,18 @@ def _causal_keep(ctx, q, k):
     return ctx.unary(ctx.elementwise(cols, rows, "GREATER", dtype=torch.int64), "NOT")
 
 
+def _validate_sdpa(args):
+    p = args.get("dropout_p")
+    if not isinstance(p, (int, float)) or p != 0:
+        return (f"scaled_dot_product_attention with dropout_p={p!r}: the op drops attention weights at random "
+                "whatever the module's mode; pass dropout_p=0.0 in inference "
+                "(e.g. dropout_p=self.p if self.training else 0.0)")
+    return None
+
+
 @register_node_handler("aten::scaled_dot_product_attention(Tensor query, Tensor key, Tensor value, "
                        "Tensor? attn_mask=None, float dropout_p=0., bool is_causal=False, *, float? scale=None, "
-                       "bool enable_gqa=False) -> Tensor")
+                       "bool enable_gqa=False) -> Tensor", validator=_validate_sdpa)
 def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
                                  scale=None, enable_gqa=False):
     dtype = ctx.result_dtype(query, key, value)

@@ -16,11 +16,17 @@ def _validate(args):
     if isinstance(w, Traced) and w.dynamic:
         return "convolution weights computed from the inputs are not supported (weight must be a parameter)"
     if args.get("transposed"):
-        if any(s > 1 for s in args["stride"]) and any(d > 1 for d in args["dilation"]):
+        if any(s > 1 for s in _per_axis(args["stride"], 1)) and any(d > 1 for d in _per_axis(args["dilation"], 1)):
             return "transposed convolution with both stride > 1 and dilation > 1 (TensorRT cannot build it)"
     if isinstance(w, torch.Tensor) and w.dim() not in (3, 4, 5):
         return f"{w.dim() - 2}-D convolution (1-D, 2-D and 3-D are supported)"
     return None
+
+
+def _per_axis(value, nd):
+    """One value per spatial axis: torch repeats a one-element list (``stride=[2]``) or an int."""
+    value = list(value) if isinstance(value, (list, tuple)) else [value]
+    return [int(v) for v in value] * nd if len(value) == 1 else [int(v) for v in value]
 
 
 def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
@@ -33,10 +39,8 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
     wshape = tuple(ctx.require_static(weight, "weight")) if tensor_kernel else tuple(weight.shape)
     nd = len(wshape) - 2
     x = ctx.as_tensor(input)
-    stride, padding, dilation = list(stride), list(padding), list(dilation)
-    output_padding = list(output_padding or [0] * nd)
-    if len(padding) == 1 and nd > 1:
-        padding = padding * nd
+    stride, padding, dilation = (_per_axis(v, nd) for v in (stride, padding, dilation))
+    output_padding = _per_axis(output_padding or [0], nd)
     if nd == 1:
         # (N, C, L) -> (N, C, 1, L); kernel (O, I, K) -> (O, I, 1, K)
         dims = ctx.dims(x)
@@ -46,13 +50,17 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
         stride, padding, dilation, output_padding = [1] + stride, [0] + padding, [1] + dilation, [0] + output_padding
     kernel_shape = wshape[2:]
     kernel = T().Weights() if tensor_kernel else ctx.weights(weight)
-    bias_w = ctx.weights(bias) if bias is not None else None
+    # output_padding beyond padding: positions no input reaches (only the bias); TensorRT takes no
+    # negative post-padding, so they are appended as zeros and the bias is added after
+    extra = [max(0, op - p) for p, op in zip(padding, output_padding)] if transposed else []
+    late_bias = bias if any(extra) else None
+    bias_w = ctx.weights(bias) if bias is not None and late_bias is None else None
     if transposed:
         out_maps = wshape[1] * groups
         layer = ctx.network.add_deconvolution_nd(x, out_maps, kernel_shape, kernel, bias_w) if bias_w is not None \
             else ctx.network.add_deconvolution_nd(x, out_maps, kernel_shape, kernel)
         layer.pre_padding = tuple(padding)
-        layer.post_padding = tuple(p - op for p, op in zip(padding, output_padding))
+        layer.post_padding = tuple(max(0, p - op) for p, op in zip(padding, output_padding))
     else:
         out_maps = wshape[0]
         layer = ctx.network.add_convolution_nd(x, out_maps, kernel_shape, kernel, bias_w) if bias_w is not None \
@@ -65,6 +73,12 @@ def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed,
     if tensor_kernel:
         layer.set_input(1, ctx.cast(weight, ctx.dtype(x)))
     y = layer.get_output(0)
+    if any(extra):
+        dims = ctx.dims(y)
+        size = dims[:2] + [ctx.int_op(d, e, "add") for d, e in zip(dims[2:], extra)]
+        y = ctx.slice(y, [0] * len(dims), size, [1] * len(dims), mode="FILL")
+        if late_bias is not None:
+            y = ctx.elementwise(y, late_bias.reshape((1, -1) + (1,) * (len(dims) - 2)), "SUM")
     if nd == 1:
         dims = ctx.dims(y)
         y = ctx.reshape(y, dims[:2] + dims[3:])

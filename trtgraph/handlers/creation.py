@@ -64,7 +64,7 @@ def filled(ctx, value, size=None, like=None, dtype=None):
 def _handler(key, value_of, validator=None):
     def handler(ctx, **args):
         like = args.get("self") if "size" not in args else None
-        return filled(ctx, value_of(args), size=args.get("size"), like=like)
+        return filled(ctx, value_of(args), size=args.get("size"), like=like, dtype=args.get("dtype"))
     handler.__name__ = key.split("::")[1].split("(")[0]
     register_node_handler(key, validator=validator)(handler)
 

@@ -10,15 +10,22 @@ import torch
 from ..registry import register_node_handler
 
 
+_BOOL_OPS = {"SUM": "OR", "PROD": "AND", "MAX": "OR", "MIN": "AND"}  # torch's arithmetic on two bools
+
+
 def _binary(key, op, alpha=False):
+    def apply(ctx, self, other):
+        dtype = ctx.result_dtype(self, other)
+        return ctx.elementwise(self, other, _BOOL_OPS.get(op, op) if dtype == torch.bool else op, dtype=dtype)
+
     if alpha:
         def handler(ctx, self, other, alpha=1):
             if alpha != 1:
                 other = ctx.elementwise(other, alpha, "PROD", dtype=ctx.result_dtype(self, other))
-            return ctx.elementwise(self, other, op)
+            return apply(ctx, self, other)
     else:
         def handler(ctx, self, other):
-            return ctx.elementwise(self, other, op)
+            return apply(ctx, self, other)
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
 
@@ -31,9 +38,43 @@ _binary("aten::minimum", "MIN")
 _binary("aten::__and__", "AND")
 _binary("aten::__or__", "OR")
 _binary("aten::__xor__", "XOR")
-_binary("aten::logical_and", "AND")
-_binary("aten::logical_or", "OR")
-_binary("aten::logical_xor", "XOR")
+
+
+def truth(ctx, x):
+    """``x != 0`` as bool (NaN is true, as in torch); bools pass through."""
+    x = ctx.as_tensor(x)
+    if ctx.dtype(x) == torch.bool:
+        return x
+    zero = 0.0 if ctx.dtype(x).is_floating_point else torch.tensor(0, dtype=ctx.dtype(x))
+    return ctx.unary(ctx.elementwise(x, zero, "EQUAL", dtype=ctx.dtype(x)), "NOT")
+
+
+def _logical(key, op):
+    """torch's logical ops take any dtype (nonzero is true) and give bool."""
+    def handler(ctx, self, other):
+        return ctx.elementwise(truth(ctx, self), truth(ctx, other), op, dtype=torch.bool)
+    handler.__name__ = key.split("::")[1]
+    register_node_handler(key)(handler)
+
+
+_logical("aten::logical_and", "AND")
+_logical("aten::logical_or", "OR")
+_logical("aten::logical_xor", "XOR")
+
+
+@register_node_handler("aten::logical_not(Tensor self) -> Tensor")
+def logical_not(ctx, self):
+    return ctx.unary(truth(ctx, self), "NOT")
+
+
+@register_node_handler("aten::bitwise_not(Tensor self) -> Tensor")
+def bitwise_not(ctx, self):
+    """bool: NOT; integers: two's complement ``~x = -1 - x``."""
+    x = ctx.as_tensor(self)
+    dtype = ctx.dtype(x)
+    if dtype == torch.bool:
+        return ctx.unary(x, "NOT")
+    return ctx.elementwise(torch.tensor(-1, dtype=dtype), x, "SUB", dtype=dtype)
 
 
 @register_node_handler("aten::pow")
@@ -73,10 +114,13 @@ def floor_divide(ctx, self, other):
     return div(ctx, self, other, "floor")
 
 
-def _compare(key, op, negate=False):
+def _compare(key, op, or_equal=False, negate=False):
+    """``ge``/``le`` are ``GREATER``/``LESS`` or ``EQUAL`` (not ``NOT LESS``: a NaN compares false)."""
     def handler(ctx, self, other):
         dtype = ctx.result_dtype(self, other)
         y = ctx.elementwise(self, other, op, dtype=dtype)
+        if or_equal:
+            y = ctx.elementwise(y, ctx.elementwise(self, other, "EQUAL", dtype=dtype), "OR", dtype=torch.bool)
         return ctx.unary(y, "NOT") if negate else y
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
@@ -86,15 +130,28 @@ _compare("aten::eq", "EQUAL")
 _compare("aten::ne", "EQUAL", negate=True)
 _compare("aten::gt", "GREATER")
 _compare("aten::lt", "LESS")
-_compare("aten::ge", "LESS", negate=True)
-_compare("aten::le", "GREATER", negate=True)
+_compare("aten::ge", "GREATER", or_equal=True)
+_compare("aten::le", "LESS", or_equal=True)
+
+
+_KEEPS_INTEGERS = ("ABS", "NEG", "SIGN")  # integer in, integer out
+_IDENTITY_ON_INTEGERS = ("CEIL", "FLOOR", "ROUND")  # torch returns integer inputs unchanged
+
+
+def float_input(ctx, x):
+    """An integer or bool input of a float op, promoted to float as torch does."""
+    x = ctx.as_tensor(x)
+    return x if ctx.dtype(x).is_floating_point else ctx.cast(x, ctx.float_dtype)
 
 
 def _unary(key, op):
     def handler(ctx, self):
         x = ctx.as_tensor(self)
-        if not ctx.dtype(x).is_floating_point and op not in ("ABS", "NEG", "SIGN", "NOT"):
-            x = ctx.cast(x, ctx.float_dtype)
+        if not ctx.dtype(x).is_floating_point:
+            if op in _IDENTITY_ON_INTEGERS or (op == "SIGN" and ctx.dtype(x) == torch.bool):
+                return ctx.identity(x)
+            if op not in _KEEPS_INTEGERS:
+                x = ctx.cast(x, ctx.float_dtype)
         return ctx.unary(x, op)
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
@@ -103,14 +160,28 @@ def _unary(key, op):
 for _name, _op in (("exp", "EXP"), ("log", "LOG"), ("sqrt", "SQRT"), ("reciprocal", "RECIP"), ("abs", "ABS"),
                    ("neg", "NEG"), ("sin", "SIN"), ("cos", "COS"), ("tan", "TAN"), ("asin", "ASIN"),
                    ("acos", "ACOS"), ("atan", "ATAN"), ("sinh", "SINH"), ("cosh", "COSH"), ("ceil", "CEIL"),
-                   ("floor", "FLOOR"), ("erf", "ERF"), ("sign", "SIGN"), ("round", "ROUND"),
-                   ("logical_not", "NOT"), ("bitwise_not", "NOT"), ("isinf", "ISINF"), ("isnan", "ISNAN")):
+                   ("floor", "FLOOR"), ("erf", "ERF"), ("sign", "SIGN"), ("isinf", "ISINF"), ("isnan", "ISNAN")):
     _unary(f"aten::{_name}", _op)
+
+
+@register_node_handler("aten::round(Tensor self) -> Tensor")
+def round_(ctx, self, decimals=0):
+    """Also ``round.decimals``: ``round(x * 10^d) / 10^d`` (``round(x / 10^-d) * 10^-d`` for d < 0),
+    half to even like torch; integer inputs are returned unchanged."""
+    x = ctx.as_tensor(self)
+    dtype = ctx.dtype(x)
+    if not dtype.is_floating_point:
+        return ctx.identity(x)
+    if not decimals:
+        return ctx.unary(x, "ROUND")
+    ten = float(10 ** abs(int(decimals)))
+    up, down = ("PROD", "DIV") if decimals > 0 else ("DIV", "PROD")
+    return ctx.elementwise(ctx.unary(ctx.elementwise(x, ten, up, dtype=dtype), "ROUND"), ten, down, dtype=dtype)
 
 
 @register_node_handler("aten::rsqrt(Tensor self) -> Tensor")
 def rsqrt(ctx, self):
-    return ctx.unary(ctx.unary(self, "SQRT"), "RECIP")
+    return ctx.unary(ctx.unary(float_input(ctx, self), "SQRT"), "RECIP")
 
 
 @register_node_handler("aten::square(Tensor self) -> Tensor")
@@ -128,8 +199,12 @@ def _bound(value, dtype):
 
 @register_node_handler("aten::clamp(Tensor self, Scalar? min=None, Scalar? max=None) -> Tensor")
 def clamp(ctx, self, min=None, max=None):
+    """The result dtype is torch's promotion of the input and the bounds (an integer tensor clamped
+    to a float bound is float)."""
     y = self
-    dtype = ctx.dtype(self)
+    tt = ctx.expected[0] if ctx.expected else None
+    dtype = ctx.logical_dtype(tt.dtype) if tt is not None and tt.dtype is not None else \
+        ctx.result_dtype(self, *(b for b in (min, max) if b is not None))
     min, max = _bound(min, dtype), _bound(max, dtype)
     if min is not None:
         y = ctx.elementwise(y, min, "MAX", dtype=dtype)

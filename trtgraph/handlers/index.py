@@ -220,6 +220,10 @@ def pad_tensor(ctx, x, pads, mode="constant", value=None):
     start, size = [0] * rank, ctx.dims(x)
     if all(int(p) == 0 for p in pads):
         return ctx.identity(x)
+    if mode == "circular" and any(int(p) < 0 for p in pads) and any(int(p) > 0 for p in pads):
+        # torch crops first and wraps around what is left: (1, -1) on [0..5] gives [4, 0, .., 4]
+        cropped = pad_tensor(ctx, x, [min(int(p), 0) for p in pads], "constant")
+        return pad_tensor(ctx, cropped, [max(int(p), 0) for p in pads], "circular")
     for i in range(len(pads) // 2):
         d = rank - 1 - i
         before, after = int(pads[2 * i]), int(pads[2 * i + 1])

@@ -38,6 +38,15 @@ def addmm(ctx, self, mat1, mat2, beta, alpha):
 
 @register_node_handler("aten::matmul(Tensor self, Tensor other) -> Tensor")
 def matmul(ctx, self, other):
+    """A vector against a batch of matrices is a one-row (or one-column) matrix, dropped after."""
+    ra, rb = ctx.rank(self), ctx.rank(other)
+    if ra == 1 and rb > 2:
+        y = ctx.matmul(ctx.reshape(self, [1, -1]), other)
+        dims = ctx.dims(y)
+        return ctx.reshape(y, dims[:-2] + dims[-1:])
+    if rb == 1 and ra > 2:
+        y = ctx.matmul(self, ctx.reshape(other, [-1, 1]))
+        return ctx.reshape(y, ctx.dims(y)[:-1])
     return ctx.matmul(self, other)
 
 

@@ -11,6 +11,7 @@ import torch
 
 from ..context import T
 from ..registry import Traced, register_node_handler
+from .reduce import with_dtype
 
 TOPK_MAX_K = 3840  # TensorRT's limit on k
 
@@ -31,7 +32,9 @@ def _numel(shape):
 
 @register_node_handler("aten::cumsum(Tensor self, int dim, *, ScalarType? dtype=None) -> Tensor")
 def cumsum(ctx, self, dim, dtype=None):
-    x = ctx.as_tensor(self)
+    """``dtype`` casts the input first; without it integers and bools accumulate in int64 (the
+    traced output dtype says which)."""
+    x = with_dtype(ctx, self, dtype)
     want = _expected_dtype(ctx) or ctx.dtype(x)
     x = ctx.cast(x, want)
     rank = ctx.rank(x)
@@ -134,6 +137,13 @@ def _arg(ctx, self, dim, keepdim, largest):
         return idx
     d = ctx.axis(dim, len(shape))
     return ctx.reshape(idx, shape[:d] + shape[d + 1:])
+
+
+@register_node_handler("aten::argsort(Tensor self, int dim=-1, bool descending=False) -> Tensor",
+                       validator=_validate_sort)
+def argsort(ctx, self, dim=-1, descending=False, stable=None):
+    """Also ``argsort.stable``: the indices of ``sort`` (same tie order)."""
+    return sort(ctx, self, dim, descending, stable)[1]
 
 
 @register_node_handler("aten::argmax(Tensor self, int? dim=None, bool keepdim=False) -> Tensor")
@@ -358,7 +368,7 @@ def vector_norm(ctx, x, ord, dim, keepdim):
 @register_node_handler("aten::linalg_vector_norm(Tensor self, Scalar ord=2, int[1]? dim=None, bool keepdim=False, "
                        "*, ScalarType? dtype=None) -> Tensor")
 def linalg_vector_norm(ctx, self, ord=2, dim=None, keepdim=False, dtype=None):
-    return vector_norm(ctx, self, ord, dim, keepdim)
+    return vector_norm(ctx, with_dtype(ctx, self, dtype), ord, dim, keepdim)
 
 
 def _validate_norm(args):
@@ -372,7 +382,7 @@ def _validate_norm(args):
                        validator=_validate_norm)
 def norm(ctx, self, p=2, dim=None, keepdim=False, dtype=None):
     """Every tensor overload of aten::norm (p=None is 2)."""
-    return vector_norm(ctx, self, 2 if p is None else p, dim, keepdim)
+    return vector_norm(ctx, with_dtype(ctx, self, dtype), 2 if p is None else p, dim, keepdim)
 
 
 @register_node_handler("aten::frobenius_norm(Tensor self, int[1] dim, bool keepdim=False) -> Tensor")

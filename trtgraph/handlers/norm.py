@@ -7,10 +7,8 @@ from ..registry import register_node_handler
 
 
 def _validate_bn(args):
-    if args.get("training"):
-        return "batch_norm in training mode (the model is traced in eval mode; a module forces training=True)"
-    if args.get("running_mean") is None:
-        return "batch_norm without running statistics (track_running_stats=False)"
+    if not args.get("training") and args.get("running_mean") is None:
+        return "batch_norm in inference mode without running statistics (running_mean=None)"
     return None
 
 
@@ -18,11 +16,49 @@ def _validate_bn(args):
     "aten::batch_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, Tensor? running_var, "
     "bool training, float momentum, float eps, bool cudnn_enabled) -> Tensor", validator=_validate_bn)
 def batch_norm(ctx, input, weight, bias, running_mean, running_var, training, momentum, eps, cudnn_enabled):
+    """Inference: the running statistics. ``training=True`` (a BatchNorm without running statistics,
+    or an explicit call): the batch statistics, as torch's output (``momentum`` only updates the
+    running statistics, a side effect that does not change the output)."""
+    if training:
+        return _batch_stats_norm(ctx, input, weight, bias, eps)
+    return stats_norm(ctx, input, weight, bias, running_mean, running_var, eps)
+
+
+def stats_norm(ctx, input, weight, bias, mean, var, eps):
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` per channel (axis 1). Parameters fold into
+    one multiply-add with constants; statistics or affine parameters that are network tensors are
+    combined in the network."""
     rank = ctx.rank(input)
-    scale, shift = bn_affine(weight, bias, running_mean, running_var, eps)
     bshape = (1, -1) + (1,) * (rank - 2)
-    y = ctx.elementwise(input, scale.float().reshape(bshape), "PROD")
-    return ctx.elementwise(y, shift.float().reshape(bshape), "SUM")
+    params = (weight, bias, mean, var)
+    if all(p is None or isinstance(p, torch.Tensor) for p in params):
+        scale, shift = bn_affine(weight, bias, mean, var, eps)
+        y = ctx.elementwise(input, scale.float().reshape(bshape), "PROD")
+        return ctx.elementwise(y, shift.float().reshape(bshape), "SUM")
+    dtype = ctx.dtype(input)
+
+    def channel(p):
+        return ctx.reshape(ctx.as_tensor(p, dtype), [1, -1] + [1] * (rank - 2))
+
+    scale = ctx.unary(ctx.unary(ctx.elementwise(channel(var), float(eps), "SUM", dtype=dtype), "SQRT"), "RECIP")
+    if weight is not None:
+        scale = ctx.elementwise(scale, channel(weight), "PROD", dtype=dtype)
+    y = ctx.elementwise(ctx.elementwise(input, channel(mean), "SUB", dtype=dtype), scale, "PROD", dtype=dtype)
+    if bias is not None:
+        y = ctx.elementwise(y, channel(bias), "SUM", dtype=dtype)
+    return y
+
+
+def _batch_stats_norm(ctx, input, weight, bias, eps):
+    """Normalization with the batch's statistics per channel (biased variance over N and space)."""
+    x = ctx.as_tensor(input)
+    rank = ctx.rank(x)
+    axes = [0] + list(range(2, rank))
+    mean = ctx.reduce(x, "AVG", axes, True)
+    centered = ctx.elementwise(x, mean, "SUB")
+    var = ctx.reduce(ctx.elementwise(centered, centered, "PROD"), "AVG", axes, True)
+    y = ctx.elementwise(centered, ctx.unary(ctx.elementwise(var, float(eps), "SUM"), "SQRT"), "DIV")
+    return _affine(ctx, y, weight, bias, (1, -1) + (1,) * (rank - 2))
 
 
 def bn_affine(weight, bias, running_mean, running_var, eps):
@@ -37,10 +73,10 @@ def bn_affine(weight, bias, running_mean, running_var, eps):
 
 
 def _affine(ctx, y, weight, bias, shape):
-    if weight is not None:
-        y = ctx.elementwise(y, weight.reshape(shape), "PROD")
-    if bias is not None:
-        y = ctx.elementwise(y, bias.reshape(shape), "SUM")
+    """Per-channel ``y * weight + bias``; weight and bias may be parameters or network tensors."""
+    for p, op in ((weight, "PROD"), (bias, "SUM")):
+        if p is not None:
+            y = ctx.elementwise(y, p.reshape(shape) if isinstance(p, torch.Tensor) else ctx.reshape(p, list(shape)), op)
     return y
 
 
@@ -65,8 +101,14 @@ def _layer_norm(ctx, x, normalized_shape, weight, bias, eps):
         axes |= 1 << d
     ones = tuple(1 for _ in range(rank - n)) + tuple(normalized_shape)
     dtype = ctx.dtype(x)
-    scale = ctx.as_tensor(weight.reshape(ones) if weight is not None else torch.ones(ones), dtype)
-    shift = ctx.as_tensor(bias.reshape(ones) if bias is not None else torch.zeros(ones), dtype)
+
+    def affine(p, default):  # a parameter, or a network tensor (reshaped in the network)
+        if p is None:
+            return ctx.as_tensor(default(ones), dtype)
+        return ctx.as_tensor(p.reshape(ones), dtype) if isinstance(p, torch.Tensor) else \
+            ctx.reshape(ctx.as_tensor(p, dtype), list(ones))
+
+    scale, shift = affine(weight, torch.ones), affine(bias, torch.zeros)
     layer = ctx.network.add_normalization(x, scale, shift, axes)
     layer.epsilon = float(eps)
     return layer.get_output(0)
@@ -89,9 +131,21 @@ def group_norm(ctx, input, num_groups, weight, bias, eps, cudnn_enabled=True):
     return _affine(ctx, y, weight, bias, (1, -1) + (1,) * (rank - 2))
 
 
+def _validate_instance(args):
+    if args.get("use_input_stats") is False and args.get("running_mean") is None:
+        return "instance_norm with use_input_stats=False and no running statistics (running_mean=None)"
+    return None
+
+
 @register_node_handler("aten::instance_norm(Tensor input, Tensor? weight, Tensor? bias, Tensor? running_mean, "
-                       "Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor")
+                       "Tensor? running_var, bool use_input_stats, float momentum, float eps, bool cudnn_enabled) -> Tensor",
+                       validator=_validate_instance)
 def instance_norm(ctx, input, weight, bias, running_mean, running_var, use_input_stats, momentum, eps,
                   cudnn_enabled):
+    """``use_input_stats`` (training, or no running statistics): each instance's statistics;
+    else (``track_running_stats=True`` in eval mode) the running statistics, as batch norm does.
+    ``momentum`` only updates the running statistics (a side effect, not the output)."""
+    if not use_input_stats:
+        return stats_norm(ctx, input, weight, bias, running_mean, running_var, eps)
     shape = ctx.shape(input)
     return group_norm(ctx, input, shape[1], weight, bias, eps)

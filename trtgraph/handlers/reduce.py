@@ -17,17 +17,35 @@ def _reduce(ctx, x, op, dim, keepdim):
     return ctx.reduce(x, op, _dims(ctx, x, dim), keepdim)
 
 
+def with_dtype(ctx, x, dtype):
+    """The input cast to a ``dtype=`` argument first, as torch does (``sum(x, dtype=torch.int32)``
+    truncates a float ``x`` before summing). The argument arrives as a ScalarType number; the op's
+    result has that dtype, so the traced output dtype names it."""
+    x = ctx.as_tensor(x)
+    if dtype is None:
+        return x
+    tt = ctx.expected[0] if ctx.expected else None
+    if tt is None or tt.dtype is None:
+        raise ctx.error(f"dtype={dtype!r}: the trace recorded no output dtype", "dtype")
+    return ctx.cast(x, ctx.logical_dtype(tt.dtype))
+
+
+def _promoted(ctx, x):
+    """torch's sum and prod of integers and bools accumulate and return int64."""
+    want = ctx.expected[0].dtype if ctx.expected and ctx.expected[0] is not None else None
+    if not ctx.dtype(x).is_floating_point and want is not None and ctx.dtype(x) != want:
+        x = ctx.cast(x, want)
+    return x
+
+
 @register_node_handler("aten::mean")
 def mean(ctx, self, dim=None, keepdim=False, dtype=None):
-    return _reduce(ctx, self, "AVG", dim, keepdim)
+    return _reduce(ctx, with_dtype(ctx, self, dtype), "AVG", dim, keepdim)
 
 
 @register_node_handler("aten::sum")
 def sum_(ctx, self, dim=None, keepdim=False, dtype=None):
-    x = ctx.as_tensor(self)
-    if not ctx.dtype(x).is_floating_point and ctx.dtype(x) != ctx.expected[0].dtype:
-        x = ctx.cast(x, ctx.expected[0].dtype)
-    return _reduce(ctx, x, "SUM", dim, keepdim)
+    return _reduce(ctx, _promoted(ctx, with_dtype(ctx, self, dtype)), "SUM", dim, keepdim)
 
 
 @register_node_handler("aten::amax(Tensor self, int[1] dim=[], bool keepdim=False) -> Tensor")
@@ -42,7 +60,8 @@ def amin(ctx, self, dim, keepdim):
 
 @register_node_handler("aten::prod")
 def prod(ctx, self, dim=None, keepdim=False, dtype=None):
-    return _reduce(ctx, self, "PROD", dim, keepdim)
+    """``prod(x)`` and ``prod.dim_int(x, dim)`` (one dim); integers and bools give int64."""
+    return _reduce(ctx, _promoted(ctx, with_dtype(ctx, self, dtype)), "PROD", dim, keepdim)
 
 
 def softmax_layer(ctx, x, dim):
@@ -61,18 +80,20 @@ def softmax_layer(ctx, x, dim):
 
 @register_node_handler("aten::softmax")
 def softmax(ctx, self, dim, dtype=None, half_to_float=False):
-    return softmax_layer(ctx, self, dim)
+    return softmax_layer(ctx, with_dtype(ctx, self, dtype), dim)
 
 
 @register_node_handler("aten::_softmax")
 def _softmax(ctx, self, dim, half_to_float):
+    """``half_to_float`` only makes a float16 input give a float32 output (the network's float
+    dtype here)."""
     return softmax_layer(ctx, self, dim)
 
 
 @register_node_handler("aten::log_softmax")
 def log_softmax(ctx, self, dim, dtype=None, half_to_float=False):
     """x - max - log(sum(exp(x - max))): log(softmax) would give -inf where softmax underflows."""
-    x = ctx.as_tensor(self)
+    x = with_dtype(ctx, self, dtype)
     d = ctx.axis(dim, ctx.rank(x))
     shifted = ctx.elementwise(x, ctx.reduce(x, "MAX", [d], True), "SUB")
     total = ctx.reduce(ctx.unary(shifted, "EXP"), "SUM", [d], True)
