@@ -11,17 +11,9 @@ import torch
 from ..context import T
 from ..registry import Traced, register_node_handler
 from .conv import convolution
+from .core_aten import refuse_if_used
 from .index import _gather, pad_tensor
 from .pooling import adaptive
-
-
-def refuse_used_outputs(ctx, outputs, why):
-    """Raise if any of the node's outputs ``outputs`` (indices) is read by a later node."""
-    if ctx.node is None:
-        return
-    for k in outputs:
-        if k < ctx.node.outputsSize() and ctx.node.outputsAt(k).uses():
-            raise ctx.error(f"output {k} of this op is read by the model, and it is not computed ({why})")
 
 
 # ---------------------------------------------------------------------------- grid sample
@@ -148,7 +140,7 @@ def embedding_bag_forward(ctx, weight, indices, offsets, mode=0, per_sample_weig
 
 
 def _bag_handler(ctx, weight, indices, offsets, mode, per_sample_weights, include_last_offset, padding_idx):
-    refuse_used_outputs(ctx, (1, 2, 3), "embedding_bag's offset2bag, bag_size and max_indices")
+    refuse_if_used(ctx, (1, 2, 3), "embedding_bag's offset2bag, bag_size and max_indices")
     y = embedding_bag_forward(ctx, weight, indices, offsets, mode, per_sample_weights, include_last_offset,
                               padding_idx)
     return y, None, None, None
@@ -176,7 +168,7 @@ def _embedding_bag(ctx, weight, indices, offsets, scale_grad_by_freq=False, mode
 def _adaptive_max(n):
     @register_node_handler(f"aten::adaptive_max_pool{n}d(Tensor self, int[{n}] output_size) -> (Tensor, Tensor)")
     def handler(ctx, self, output_size):
-        refuse_used_outputs(ctx, (1,), "return_indices=True: the argmax positions of adaptive max pooling")
+        refuse_if_used(ctx, (1,), "return_indices=True: the argmax positions of adaptive max pooling")
         size = list(output_size) if isinstance(output_size, (list, tuple)) else [output_size] * n
         if len(size) == 1 and n > 1:
             size = size * n
