@@ -94,14 +94,6 @@ CASES.append(pytest.param(torch.jit.script(_Scripted()), [r(2, 2, 6, 7)],
                           ["aten::convolution", "aten::sym_size", "aten::sym_numel"], id="scripted_convolution_sym_size"))
 
 
-@pytest.mark.parametrize("module,inputs,ops", CASES)
-def test_op(module, inputs, ops):
-    conv = check_module(module, inputs, rtol=1e-4, atol=1e-5)
-    used = {_normalize(rec.kind) for rec in conv.graph.nodes}
-    for op in ops:
-        assert op in used, f"the case is meant to cover {op}, but the graph converted {sorted(used)}"
-
-
 class _GpuAttention(nn.Module):
     """The CUDA-only sdpa kernels (no CPU implementation: eager torch cannot run them here)."""
 
@@ -112,15 +104,32 @@ class _GpuAttention(nn.Module):
         return a, b, c
 
 
-def test_gpu_sdpa_kernels_match_sdpa():
-    """Converted from a script (tracing would run them); compared with F.scaled_dot_product_attention."""
-    q, k, v = r(1, 2, 5, 8), r(1, 2, 5, 8, seed=1), r(1, 2, 5, 8, seed=2)
-    conv = trtgraph.convert(torch.jit.script(_GpuAttention()), [q, k, v])
-    assert isinstance(conv.build(), bytes)
-    want = (F.scaled_dot_product_attention(q, k, v, is_causal=True), F.scaled_dot_product_attention(q, k, v, scale=0.5),
+def _gpu_attention_reference(q, k, v):
+    return (F.scaled_dot_product_attention(q, k, v, is_causal=True), F.scaled_dot_product_attention(q, k, v, scale=0.5),
             F.scaled_dot_product_attention(q, k, v))
-    for i, (got, w) in enumerate(zip(conv.evaluate(q, k, v), want)):
-        assert_close(got, w, 1e-4, 1e-5, f"output {i}")
+
+
+# converted from a script (tracing would run the kernels) and compared with F.scaled_dot_product_attention
+_GPU = torch.jit.script(_GpuAttention())
+CASES.append(pytest.param(_GPU, [r(1, 2, 5, 8), r(1, 2, 5, 8, seed=1), r(1, 2, 5, 8, seed=2)],
+                          ["aten::_scaled_dot_product_efficient_attention", "aten::_scaled_dot_product_flash_attention",
+                           "aten::_scaled_dot_product_cudnn_attention"], id="scripted_gpu_sdpa_kernels"))
+REFERENCES = {id(_GPU): _gpu_attention_reference}  # cases whose eager module cannot run on CPU
+
+
+@pytest.mark.parametrize("module,inputs,ops", CASES)
+def test_op(module, inputs, ops):
+    reference = REFERENCES.get(id(module))
+    if reference is None:
+        conv = check_module(module, inputs, rtol=1e-4, atol=1e-5)
+    else:
+        conv = trtgraph.convert(module, inputs)
+        assert isinstance(conv.build(), bytes)
+        for i, (got, want) in enumerate(zip(conv.evaluate(*inputs), reference(*inputs))):
+            assert_close(got, want, 1e-4, 1e-5, f"reference evaluation, output {i}")
+    used = {_normalize(rec.kind) for rec in conv.graph.nodes}
+    for op in ops:
+        assert op in used, f"the case is meant to cover {op}, but the graph converted {sorted(used)}"
 
 
 def test_statistics_refused_when_read_in_eval_mode():
