@@ -141,3 +141,18 @@ def test_statistics_refused_when_read_in_eval_mode():
 def test_native_dropout_training_is_refused():
     with pytest.raises(trtgraph.UnsupportedOpsError, match="train=True"):
         trtgraph.convert(Fn(lambda m, x: aten.native_dropout(x, 0.3, True)[0]).eval(), [r(2, 3)])
+
+
+@pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])
+def test_reduced_precision(precision, rtol):
+    model = Fn(lambda m, x: aten.native_layer_norm(x, [4], W, B, 1e-5) + aten.native_group_norm(x, W, B, 2, 4, 4, 2, 1e-5)
+               + aten.native_batch_norm(x, W, B, None, None, True, 0.1, 1e-5) + (x.tile((2, 1)), aten._prelu_kernel(x, W[:1])))
+    check_module(model, [r(2, 4, 4) * 2 + 1], rtol=rtol, atol=2e-2, precision=precision)
+
+
+def test_dynamic_batch():
+    from test_handlers_dynamic import check_dynamic
+
+    model = Fn(lambda m, x: aten.native_layer_norm(x, [3], W[:3], B[:3], 1e-5)
+               + (x.tile((2, 1, 1)), x.reshape_as(x.transpose(1, 2)), aten.native_dropout(x, 0.2, False)[0]))
+    check_dynamic(model, [r(2, 4, 3)], {"x": {0: (1, 2, 5)}}, [[(1, 4, 3)], [(5, 4, 3)]])

@@ -92,6 +92,8 @@ case("to_copy", lambda m, x: (aten._to_copy(x, dtype=torch.int32), aten._to_copy
 case("any_all", lambda m, x: ((x > 0).any(), (x > 0).all(), (x > 0).any(1), (x > -1).all(-1, keepdim=True),
                               (x > 1).any((0, 2)), (x > -2).all((0, -1), keepdim=True)),
      [r(3, 4, 5)], ["aten::any", "aten::all"])
+case("any_all_dims_empty_none", lambda m, x: (aten.any.dims(x > 0, [], False), aten.all.dims(x, None, True),
+                                              aten.any.dims(x, [-1, 0], True)), [r(2, 3)], ["aten::any", "aten::all"])
 case("any_all_float_int", lambda m, x, i: (x.any(), torch.all(x, 0), i.any(-1), i.all(), (i > 0).any(0, keepdim=True)),
      [torch.tensor([[0.0, 1.5], [0.0, 0.0], [2.0, -1.0]]), ints(2, 3, low=0, high=3)], ["aten::any", "aten::all"])
 case("any_all_rank0_rank5", lambda m, x, y: ((x > 0).any(), (x > 0).all(0), (y > 0).any((1, 3)), (y > -3).all(4)),
@@ -131,3 +133,20 @@ def test_non_finite_values():
     conv = trtgraph.convert(model, [x, y])
     for got, want in zip(conv.evaluate(x, y), model(x, y)):
         torch.testing.assert_close(got, want, equal_nan=True)
+
+
+@pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])
+def test_reduced_precision(precision, rtol):
+    """The composite formulas build and stay accurate in an fp16/bf16 network (constants in its dtype)."""
+    model = Fn(lambda m, x, y, i: (torch.log1p(x.abs()), torch.expm1(x), torch.atan2(x, y), F.logsigmoid(x * 4),
+                                   torch.logsumexp(x * 3, 1), (x > 0).any(1), torch.trunc(x * 5), torch.log2(y.abs() + 1),
+                                   torch.bitwise_xor(i, 5), torch.asinh(x)))
+    check_module(model, [r(3, 6), r(3, 6, seed=1), ints(3, 6)], rtol=rtol, atol=1e-2, precision=precision)
+
+
+def test_dynamic_batch():
+    from test_handlers_dynamic import check_dynamic
+
+    model = Fn(lambda m, x: (torch.log1p(x.abs()), torch.logsumexp(x, 1), (x > 0).any(1), torch.atan2(x, x + 1),
+                             torch.expm1(x), (x > 0).all(), aten._to_copy(x, dtype=torch.int32)))
+    check_dynamic(model, [r(3, 5)], {"x": {0: (1, 3, 8)}}, [[(1, 5)], [(8, 5)]])

@@ -45,3 +45,17 @@ def test_op(module, inputs, ops):
     used = {_normalize(rec.kind) for rec in conv.graph.nodes}
     for op in ops:
         assert op in used, f"the case is meant to cover {op}, but the graph converted {sorted(used)}"
+
+
+@pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])
+def test_reduced_precision(precision, rtol):
+    model = Fn(lambda m, a, b: (torch.cdist(a, b), torch.cdist(a, b, p=1.5), F.pdist(a[0]), torch.linalg.cross(a[..., :3], b[:, :5, :3]),
+                                torch.mv(a[0], b[0, 0]), torch.dot(a[0, 0], b[0, 0])))
+    check_module(model, [r(2, 5, 4), r(2, 6, 4, seed=1)], rtol=rtol, atol=1e-2, precision=precision)
+
+
+def test_dynamic_rows():
+    from test_handlers_dynamic import check_dynamic
+
+    model = Fn(lambda m, x: (torch.cdist(x, x * 2), torch.cdist(x, x[:2], p=1.0), torch.linalg.cross(x[:, :3], x[:, 1:4])))
+    check_dynamic(model, [r(3, 5)], {"x": {0: (2, 3, 8)}}, [[(2, 5)], [(7, 5)]])

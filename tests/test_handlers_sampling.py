@@ -101,3 +101,21 @@ def test_grid_sample_3d_is_refused():
 def test_adaptive_max_pool_indices_are_refused():
     with pytest.raises(trtgraph.errors.TrtGraphError, match="return_indices"):
         trtgraph.convert(Fn(lambda m, x: F.adaptive_max_pool2d(x, 2, return_indices=True)).eval(), [r(1, 2, 5, 5)])
+
+
+@pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])
+def test_reduced_precision(precision, rtol):
+    model = Fn(lambda m, x, g, i: (F.grid_sample(x, g, mode="bicubic", padding_mode="reflection", align_corners=False),
+                                   F.embedding_bag(i, m.w, torch.tensor([0, 3]), mode="max"),
+                                   F.embedding_bag(i, m.w, torch.tensor([0, 3]), mode="mean"),
+                                   F.adaptive_max_pool2d(x, (3, 4)), F.conv2d(x, m.k, padding="same")),
+               w=r(10, 3, seed=5), k=r(2, 3, 2, 2, seed=6))
+    check_module(model, [r(1, 3, 5, 6), grid(1, 4, 4, 2), ints(6)], rtol=rtol, atol=2e-2, precision=precision, debug=False)
+
+
+def test_dynamic_batch_grid_sample():
+    from test_handlers_dynamic import check_dynamic
+
+    model = Fn(lambda m, x: F.grid_sample(x, x[:, :2].permute(0, 2, 3, 1).tanh() * 1.2, mode="bilinear",
+                                          padding_mode="border", align_corners=True))
+    check_dynamic(model, [r(2, 3, 4, 5)], {"x": {0: (1, 2, 4)}}, [[(1, 3, 4, 5)], [(4, 3, 4, 5)]])

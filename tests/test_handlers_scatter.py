@@ -133,3 +133,18 @@ def test_op(module, inputs, ops):
 def test_as_strided_of_transposed_input_is_refused():
     with pytest.raises(trtgraph.errors.TrtGraphError, match="not contiguous"):
         trtgraph.convert(Fn(lambda m, x: x.t().as_strided((2, 2), (1, 2))).eval(), [r(3, 4)])
+
+
+@pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])
+def test_reduced_precision(precision, rtol):
+    model = Fn(lambda m, x, v: (put(x, (torch.tensor([0, 2, 0]),), v[:3], True), torch.scatter_reduce(x, 1, IDX, v[:2, :3], "amax"),
+                                torch.scatter(x, 1, IDX, v[:2, :3], reduce="add"), x.diagonal(1),
+                                torch.slice_scatter(x, v[:3], 0, 0, None, 1), x.index_copy(0, torch.tensor([2, 1]), v[:2])))
+    check_module(model, [r(3, 4), r(4, 4, seed=1)], rtol=rtol, atol=1e-2, precision=precision)
+
+
+def test_dynamic_dims_are_refused_by_name():
+    """The scatter family computes its positions at conversion time: a dynamic dim is a named error."""
+    model = Fn(lambda m, x: put(x, (torch.tensor([0, 1]),), torch.tensor(1.0), True)).eval()
+    with pytest.raises(trtgraph.errors.DynamicShapeError, match="index_put"):
+        trtgraph.convert(model, [r(3, 4)], input_names=["x"], dynamic_shapes={"x": {0: (2, 3, 8)}})

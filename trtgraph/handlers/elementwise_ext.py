@@ -234,8 +234,8 @@ def _any_all(ctx, self, dim, keepdim, op):
     if ctx.dtype(x) != torch.bool:
         x = ctx.elementwise(x, 0, "EQUAL", dtype=ctx.dtype(x))
         x = ctx.unary(x, "NOT")
-    if ctx.rank(x) == 0:
-        return ctx.identity(x)
+    if ctx.rank(x) == 0 or (isinstance(dim, (list, tuple)) and len(dim) == 0):
+        return ctx.identity(x)  # any.dims/all.dims with dim=[] reduce nothing (dim=None reduces all)
     dims = _reduce_dims(ctx, x, dim)
     y = ctx.reduce(ctx.cast(x, torch.int32), op, dims, keepdim)
     return ctx.cast(y, torch.bool)
