@@ -36,6 +36,7 @@ case("cdist_p0_ties_broadcast", lambda m, a, b: (torch.cdist(a.round(), b.round(
      [r(2, 5, 3), r(1, 4, 3, seed=1)], ["aten::cdist"])
 case("cdist_many_rows_mm_mode", lambda m, a, b: (torch.cdist(a, b), torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")),
      [r(30, 4), r(27, 4, seed=1)], ["aten::cdist"])
+case("cdist_large_uses_products", lambda m, a, b: torch.cdist(a, b), [r(2, 300, 40), r(1, 200, 40, seed=1)], ["aten::cdist"])
 case("pdist", lambda m, x: tuple(F.pdist(x, p) for p in (2.0, 1.0, 0.0, float("inf"), 1.5)), [r(5, 3)], ["aten::pdist"])
 
 

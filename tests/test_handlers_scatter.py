@@ -61,6 +61,13 @@ case("scatter_reduce", lambda m, x, s: tuple(torch.scatter_reduce(x, 1, IDX, s, 
                                              for red in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)),
      [r(2, 4), r(2, 3, seed=1)], ["aten::scatter_reduce"])
 
+case("scatter_reduce_int_bool", lambda m, x, s, b: tuple(torch.scatter_reduce(x, 0, torch.tensor([0, 0, 2, 2, 1]), s, red, include_self=inc)
+                                                        for red in ("mean", "sum", "amax", "prod") for inc in (True, False))
+     + (torch.scatter_reduce(b, 0, torch.tensor([1, 1, 0]), b.flip(0), "sum"), torch.scatter_reduce(b, 0, torch.tensor([1, 1, 0]), b, "amin")),
+     [torch.tensor([5, 7, -7]), torch.tensor([2, 3, 2, 3, -4]), torch.tensor([True, False, True])], ["aten::scatter_reduce"])
+case("index_put_bool_accumulate", lambda m, x: put(x, (torch.tensor([1, 1, 2]),), torch.tensor(True), True),
+     [torch.tensor([True, False, False, False])], ["aten::index_put"])
+
 # --- index_copy
 case("index_copy", lambda m, x, s: (x.index_copy(1, torch.tensor([3, 0]), s), torch.index_copy(x, 0, torch.tensor([1]), s[:1, :1].expand(1, 4))),
      [r(2, 4), r(2, 2, seed=1)], ["aten::index_copy"])

@@ -1,14 +1,16 @@
 """Vector products and pairwise distances: mv, dot/vdot, cross/linalg_cross, cdist, pdist.
 
-Distances are computed from the differences (x1_i - x2_j), not from |x|^2 + |y|^2 - 2 x.y (what
-torch uses for p = 2 with more than 25 rows): no cancellation, at the cost of a (P, R, M)
-intermediate. Integer operands of products go through elementwise products and sums (TensorRT's
+Distances are computed from the differences (x1_i - x2_j): no cancellation, at the cost of a
+(P, R, M) intermediate. For p = 2 with an intermediate above ``DIFF_LIMIT`` elements the matrix
+product form sqrt(max(|x|^2 + |y|^2 - 2 x.y, 0)) is used instead (what torch itself uses for
+p = 2 with more than 25 rows); other p with such sizes are refused by name. Integer operands of products go through elementwise products and sums (TensorRT's
 matrix multiply takes floats only).
 """
 from __future__ import annotations
 
 import torch
 
+from ..context import T
 from ..registry import register_node_handler
 from .index import _gather
 
@@ -98,6 +100,21 @@ def _check_p(ctx, p):
     return p
 
 
+DIFF_LIMIT = 1 << 22
+
+
+def _euclid_by_products(ctx, a, b):
+    """sqrt(max(|a_i|^2 + |b_j|^2 - 2 a_i.b_j, 0)) for (..., P, M) and (..., R, M)."""
+    rank = max(ctx.rank(a), ctx.rank(b))
+    a, b = ctx.unsqueeze_to_rank(a, rank), ctx.unsqueeze_to_rank(b, rank)
+    aa = ctx.reduce(ctx.elementwise(a, a, "PROD"), "SUM", [rank - 1], True)  # (..., P, 1)
+    bb = ctx.reduce(ctx.elementwise(b, b, "PROD"), "SUM", [rank - 1], True)  # (..., R, 1)
+    perm = list(range(rank - 2)) + [rank - 1, rank - 2]
+    ab = ctx.network.add_matrix_multiply(a, T().MatrixOperation.NONE, b, T().MatrixOperation.TRANSPOSE).get_output(0)
+    sq = ctx.elementwise(ctx.elementwise(aa, ctx.permute(bb, perm), "SUM"), ctx.elementwise(ab, 2.0, "PROD"), "SUB")
+    return ctx.unary(ctx.elementwise(sq, 0.0, "MAX"), "SQRT")
+
+
 def pairwise_distances(ctx, x1, x2, p):
     """(..., P, M) and (..., R, M) -> (..., P, R), batch dims broadcast."""
     p = _check_p(ctx, p)
@@ -107,6 +124,15 @@ def pairwise_distances(ctx, x1, x2, p):
     a, b = ctx.as_tensor(x1, dtype), ctx.as_tensor(x2, dtype)
     if ctx.rank(a) < 2 or ctx.rank(b) < 2:
         raise ctx.error("cdist needs inputs of rank >= 2", "x1")
+    sa, sb = ctx.shape(a), ctx.shape(b)
+    if all(d >= 0 for d in tuple(sa) + tuple(sb)):
+        batch = torch.broadcast_shapes(tuple(sa[:-2]), tuple(sb[:-2]))
+        elements = int(torch.Size(batch).numel()) * sa[-2] * sb[-2] * sa[-1]
+        if elements > DIFF_LIMIT:
+            if p == 2:
+                return _euclid_by_products(ctx, a, b)
+            raise ctx.error(f"p={p} distances need a ({elements}-element) difference tensor above the limit "
+                            f"{DIFF_LIMIT}; p=2 uses matrix products instead", "p")
     da, db = ctx.dims(a), ctx.dims(b)
     a = ctx.reshape(a, da[:-1] + [1, da[-1]])  # (..., P, 1, M)
     b = ctx.reshape(b, db[:-2] + [1] + db[-2:])  # (..., 1, R, M)

@@ -22,6 +22,16 @@ from .index import _gather, _wrap_negative, broadcast_dims, expand_to
 from .shape import _END, slice_
 
 
+ONE_HOT_LIMIT = 1 << 26  # elements of a one-hot intermediate before a reduction is refused
+
+
+def _check_one_hot(ctx, elements, what):
+    if elements > ONE_HOT_LIMIT:
+        raise ctx.error(f"{what} needs a one-hot intermediate of {elements} elements (limit {ONE_HOT_LIMIT}): "
+                        "duplicate positions are summed exactly through it, and TensorRT's scatter cannot "
+                        "accumulate; reduce the tensor sizes", "index")
+
+
 def _numel(shape):
     n = 1
     for s in shape:
@@ -113,6 +123,7 @@ def _onehot_reduce(ctx, x, d, index, src, which, include_self=True):
     dtype = ctx.dtype(x)
     ishape = list(ctx.require_static(index, "index"))
     n = shape[d]
+    _check_one_hot(ctx, n * _numel(ishape), "a scatter reduction")
     idx = ctx.cast(ctx.as_tensor(index), torch.int64)
     idx = ctx.reshape(idx, ishape[:d] + [1] + ishape[d:])
     ks = ctx.constant(torch.arange(n).reshape([1] * d + [n] + [1] * (rank - d)))
@@ -140,15 +151,16 @@ def _onehot_reduce(ctx, x, d, index, src, which, include_self=True):
         red = ctx.cast(red, torch.bool)
     landed = ctx.elementwise(count, 0, "GREATER", dtype=torch.int32)
     if which == "mean":
-        if not dtype.is_floating_point:
-            raise ctx.error("scatter_reduce 'mean' of integer tensors is not supported (torch divides with "
-                            "rounding toward zero in its own order)", "reduce")
-        total = ctx.elementwise(red, x, "SUM") if include_self else red
+        if dtype == torch.bool:
+            raise ctx.error("scatter_reduce 'mean' of bool tensors (torch refuses it too)", "reduce")
+        total = ctx.elementwise(red, x, "SUM", dtype=dtype) if include_self else red
         cnt = ctx.cast(ctx.elementwise(count, 1 if include_self else 0, "SUM", dtype=torch.int32), dtype)
-        safe = ctx.elementwise(cnt, 1.0, "MAX")
-        return ctx.select(landed, ctx.elementwise(total, safe, "DIV"), x)
-    if dtype == torch.bool and which in ("sum", "prod"):
-        combined = ctx.elementwise(x, red, "OR" if which == "sum" else "AND", dtype=torch.bool)
+        safe = ctx.elementwise(cnt, 1, "MAX", dtype=dtype)
+        # torch divides integer sums with floor rounding
+        mean = ctx.elementwise(total, safe, "DIV" if dtype.is_floating_point else "FLOOR_DIV", dtype=dtype)
+        return ctx.select(landed, mean, x, dtype=dtype)
+    if dtype == torch.bool:  # sum/amax of bools is OR, prod/amin is AND
+        combined = ctx.elementwise(x, red, "OR" if which in ("sum", "amax") else "AND", dtype=torch.bool)
     else:
         combined = ctx.elementwise(x, red, op, dtype=dtype)
     if include_self:
@@ -324,6 +336,7 @@ def _accumulate(ctx, xt, sizes, cols, bshape, vals, rest_shape):
     target row give a one-hot (rows x B) matrix; its product with the values is the sum per row."""
     dtype = ctx.dtype(xt)
     nrows, nb, nrest = _numel(sizes), _numel(bshape), _numel(rest_shape)
+    _check_one_hot(ctx, nrows * nb * (1 if dtype.is_floating_point else nrest), "index_put with accumulate=True")
     lin = None
     for k, c in enumerate(cols):
         stride = _numel(sizes[k + 1:])
