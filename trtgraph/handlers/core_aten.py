@@ -191,7 +191,8 @@ def _native_batch_norm_legit(ctx, input, weight, bias, running_mean=None, runnin
 
 
 @register_node_handler("aten::_native_batch_norm_legit_no_training(Tensor input, Tensor? weight, Tensor? bias, "
-                       "Tensor running_mean, Tensor running_var, float momentum, float eps) -> (Tensor, Tensor, Tensor)")
+                       "Tensor running_mean, Tensor running_var, float momentum, float eps) "
+                       "-> (Tensor, Tensor, Tensor)")
 def _native_batch_norm_legit_no_training(ctx, input, weight, bias, running_mean, running_var, momentum, eps):
     return _batch_norm_outputs(ctx, input, weight, bias, running_mean, running_var, False, eps)
 
@@ -216,7 +217,8 @@ def native_dropout(ctx, input, p, train):
     return ctx.identity(x), mask
 
 
-@register_node_handler("aten::convolution(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, SymInt[] padding, "
+@register_node_handler("aten::convolution(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, "
+                       "SymInt[] padding, "
                        "SymInt[] dilation, bool transposed, SymInt[] output_padding, SymInt groups) -> Tensor")
 def convolution(ctx, input, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
     from .conv import _validate, convolution as conv

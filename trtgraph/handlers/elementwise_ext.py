@@ -207,7 +207,8 @@ def scalar_tensor(ctx, s, dtype=None, layout=None, device=None, pin_memory=None)
     return ctx.constant(torch.tensor(s, dtype=want))
 
 
-@register_node_handler("aten::_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, Device? device=None, "
+@register_node_handler("aten::_to_copy(Tensor self, *, ScalarType? dtype=None, Layout? layout=None, "
+                       "Device? device=None, "
                        "bool? pin_memory=None, bool non_blocking=False, MemoryFormat? memory_format=None) -> Tensor")
 def _to_copy(ctx, self, dtype=None, layout=None, device=None, pin_memory=None, non_blocking=False, memory_format=None):
     """A copy, cast to the traced output dtype; layout, device and memory format do not change values."""

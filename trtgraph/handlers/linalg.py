@@ -3,7 +3,8 @@
 Distances are computed from the differences (x1_i - x2_j): no cancellation, at the cost of a
 (P, R, M) intermediate. For p = 2 with an intermediate above ``DIFF_LIMIT`` elements the matrix
 product form sqrt(max(|x|^2 + |y|^2 - 2 x.y, 0)) is used instead (what torch itself uses for
-p = 2 with more than 25 rows); other p with such sizes are refused by name. Integer operands of products go through elementwise products and sums (TensorRT's
+p = 2 with more than 25 rows); other p with such sizes are refused by name. Integer operands of
+products go through elementwise products and sums (TensorRT's
 matrix multiply takes floats only).
 """
 from __future__ import annotations

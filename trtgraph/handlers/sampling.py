@@ -146,8 +146,9 @@ def _bag_handler(ctx, weight, indices, offsets, mode, per_sample_weights, includ
     return y, None, None, None
 
 
-@register_node_handler("aten::embedding_bag(Tensor weight, Tensor indices, Tensor offsets, bool scale_grad_by_freq=False, "
-                       "int mode=0, bool sparse=False, Tensor? per_sample_weights=None, bool include_last_offset=False) "
+@register_node_handler("aten::embedding_bag(Tensor weight, Tensor indices, Tensor offsets, "
+                       "bool scale_grad_by_freq=False, int mode=0, bool sparse=False, "
+                       "Tensor? per_sample_weights=None, bool include_last_offset=False) "
                        "-> (Tensor, Tensor, Tensor, Tensor)", validator=_validate_bag)
 def embedding_bag(ctx, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
                   per_sample_weights=None, include_last_offset=False, padding_idx=None):
@@ -155,8 +156,9 @@ def embedding_bag(ctx, weight, indices, offsets, scale_grad_by_freq=False, mode=
     return _bag_handler(ctx, weight, indices, offsets, mode, per_sample_weights, include_last_offset, padding_idx)
 
 
-@register_node_handler("aten::_embedding_bag(Tensor weight, Tensor indices, Tensor offsets, bool scale_grad_by_freq=False, "
-                       "int mode=0, bool sparse=False, Tensor? per_sample_weights=None, bool include_last_offset=False, "
+@register_node_handler("aten::_embedding_bag(Tensor weight, Tensor indices, Tensor offsets, "
+                       "bool scale_grad_by_freq=False, int mode=0, bool sparse=False, "
+                       "Tensor? per_sample_weights=None, bool include_last_offset=False, "
                        "int padding_idx=-1) -> (Tensor, Tensor, Tensor, Tensor)", validator=_validate_bag)
 def _embedding_bag(ctx, weight, indices, offsets, scale_grad_by_freq=False, mode=0, sparse=False,
                    per_sample_weights=None, include_last_offset=False, padding_idx=-1):
@@ -183,7 +185,8 @@ for _n in (1, 2, 3):
 
 # ---------------------------------------------------------------------------- string padding
 
-@register_node_handler("aten::_convolution_mode(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, str padding, "
+@register_node_handler("aten::_convolution_mode(Tensor input, Tensor weight, Tensor? bias, SymInt[] stride, "
+                       "str padding, "
                        "SymInt[] dilation, SymInt groups) -> Tensor")
 def _convolution_mode(ctx, input, weight, bias, stride, padding, dilation, groups):
     """'valid': no padding. 'same' (stride 1): dilation * (kernel - 1) per dim, split evenly, the odd

@@ -268,7 +268,8 @@ def _mask_put(ctx, x, mask, values, accumulate):
     return ctx.select(m, vals, x, dtype=ctx.dtype(x))
 
 
-@register_node_handler("aten::index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) -> Tensor",
+@register_node_handler("aten::index_put(Tensor self, Tensor?[] indices, Tensor values, bool accumulate=False) "
+                       "-> Tensor",
                        validator=_validate_index_put)
 def index_put(ctx, self, indices, values, accumulate=False):
     """``x[indices] = values`` (``+=`` with ``accumulate``), numpy's placement rule for the indexed
