@@ -17,8 +17,13 @@ CASES = []
 aten = torch.ops.aten
 
 
-def case(name, fn, inputs, ops):
-    CASES.append(pytest.param(fn if isinstance(fn, nn.Module) else Fn(fn), inputs, ops, id=name))
+def case(name, fn, inputs, ops, **consts):
+    """Constant tensors are buffers of the module (``m.name``): a tensor created inside forward
+    would be a value the trace bakes in."""
+    module = fn if isinstance(fn, nn.Module) else Fn(fn)
+    for k, v in consts.items():
+        module.register_buffer(k, v)
+    CASES.append(pytest.param(module, inputs, ops, id=name))
 
 
 def ints(*shape, low=0, high=10, seed=0, dtype=torch.int64):
@@ -37,8 +42,8 @@ case("_reshape_copy", lambda m, x: (aten._reshape_copy(x, [3, -1]), aten._reshap
 case("tensor_split_sections", lambda m, x: (x.tensor_split(3, 1), torch.tensor_split(x, 2), x.tensor_split(4, -1)),
      [r(3, 7)], ["aten::tensor_split"])
 case("tensor_split_indices", lambda m, x: (x.tensor_split([1, 4], 1), torch.tensor_split(x, (-2, 6), dim=1),
-                                           torch.tensor_split(x, torch.tensor([2]), 0), torch.tensor_split(x, torch.tensor(2), 1)),
-     [r(3, 7)], ["aten::tensor_split"])
+                                           torch.tensor_split(x, m.at2, 0), torch.tensor_split(x, m.two, 1)),
+     [r(3, 7)], ["aten::tensor_split"], at2=torch.tensor([2]), two=torch.tensor(2))
 case("tensor_split_unsorted_empty", lambda m, x: tuple(p * 2 for p in x.tensor_split([4, 2], 1)) + x.tensor_split(9, 1)[-2:],
      [r(3, 7)], ["aten::tensor_split"])
 

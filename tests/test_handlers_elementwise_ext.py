@@ -16,8 +16,13 @@ CASES = []
 aten = torch.ops.aten
 
 
-def case(name, fn, inputs, ops):
-    CASES.append(pytest.param(Fn(fn), inputs, ops, id=name))
+def case(name, fn, inputs, ops, **consts):
+    """Constant tensors are buffers of the module (``m.name``): a tensor created inside forward
+    would be a value the trace bakes in."""
+    module = Fn(fn)
+    for k, v in consts.items():
+        module.register_buffer(k, v)
+    CASES.append(pytest.param(module, inputs, ops, id=name))
 
 
 def ints(*shape, low=-50, high=50, seed=0, dtype=torch.int64):
@@ -45,8 +50,8 @@ case("asinh_acosh_atanh", lambda m, x: (torch.asinh(x * 5), torch.acosh(x.abs() 
      [r(3, 5)], ["aten::asinh", "aten::acosh", "aten::atanh"])
 case("asinh_rank0_int", lambda m, x, i: (torch.asinh(x), torch.asinh(i)), [torch.tensor(0.7), ints(3)], ["aten::asinh"])
 case("log_sigmoid", lambda m, x: (F.logsigmoid(x * 30), F.logsigmoid(x)), [r(4, 6)], ["aten::log_sigmoid"])
-case("atan2", lambda m, y, x: (torch.atan2(y, x), torch.atan2(y, x[0]), y.atan2(torch.tensor(-1.0))),
-     [r(3, 4), r(3, 4, seed=1)], ["aten::atan2"])
+case("atan2", lambda m, y, x: (torch.atan2(y, x), torch.atan2(y, x[0]), y.atan2(m.minus_one)),
+     [r(3, 4), r(3, 4, seed=1)], ["aten::atan2"], minus_one=torch.tensor(-1.0))
 case("atan2_axes_int", lambda m, y, x: torch.atan2(y, x),
      [torch.tensor([0.0, 1.0, -1.0, 0.0, 2.0, -2.0, 0.0]), torch.tensor([0.0, 0.0, 0.0, -1.0, -3.0, -3.0, 4.0])],
      ["aten::atan2"])
@@ -65,8 +70,9 @@ case("bitwise_int32_scalar_broadcast", lambda m, a, b: (torch.bitwise_and(a, 6),
      [ints(2, 3, 4, dtype=torch.int32), ints(4, dtype=torch.int32, seed=1)],
      ["aten::bitwise_and", "aten::bitwise_or", "aten::bitwise_xor"])
 case("bitwise_bool", lambda m, x, y: (torch.bitwise_and(x > 0, y > 0), torch.bitwise_or(x > 0, y > 0),
-                                      torch.bitwise_xor(x > 0, torch.tensor(True)), (x > 0).bitwise_and_(y < 0)),
-     [r(3, 4), r(4, seed=1)], ["aten::bitwise_and", "aten::bitwise_or", "aten::bitwise_xor"])
+                                      torch.bitwise_xor(x > 0, m.true), (x > 0).bitwise_and_(y < 0)),
+     [r(3, 4), r(4, seed=1)], ["aten::bitwise_and", "aten::bitwise_or", "aten::bitwise_xor"],
+     true=torch.tensor(True))
 
 # --- clip, scalar_tensor, _to_copy
 

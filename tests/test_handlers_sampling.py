@@ -23,8 +23,13 @@ CASES = []
 aten = torch.ops.aten
 
 
-def case(name, fn, inputs, ops):
-    CASES.append(pytest.param(fn if isinstance(fn, nn.Module) else Fn(fn), inputs, ops, id=name))
+def case(name, fn, inputs, ops, **consts):
+    """Constant tensors are buffers of the module (``m.name``): a tensor created inside forward
+    would be a value the trace bakes in."""
+    module = fn if isinstance(fn, nn.Module) else Fn(fn)
+    for k, v in consts.items():
+        module.register_buffer(k, v)
+    CASES.append(pytest.param(module, inputs, ops, id=name))
 
 
 def ints(*shape, low=0, high=10, seed=0, dtype=torch.int64):
@@ -52,14 +57,14 @@ case("embedding_bag_modes", lambda m, i, o: (F.embedding_bag(i, m.w, o, mode="su
 case("embedding_bag_2d_psw", lambda m, i, p: (F.embedding_bag(i, m.w, per_sample_weights=p, mode="sum"),
                                               F.embedding_bag(i, m.w, mode="max")),
      [ints(3, 4), r(3, 4, seed=1)], ["aten::embedding_bag"])
-case("embedding_bag_last_offset_padding", lambda m, i: (F.embedding_bag(i, m.w, torch.tensor([0, 3, 3, 6]), mode="mean",
+case("embedding_bag_last_offset_padding", lambda m, i: (F.embedding_bag(i, m.w, m.o4, mode="mean",
                                                                         include_last_offset=True, padding_idx=2),
-                                                        F.embedding_bag(i, m.w, torch.tensor([0, 1]), padding_idx=0)),
-     [torch.tensor([2, 2, 1, 0, 2, 3])], ["aten::embedding_bag"])
+                                                        F.embedding_bag(i, m.w, m.o2, padding_idx=0)),
+     [torch.tensor([2, 2, 1, 0, 2, 3])], ["aten::embedding_bag"], o4=torch.tensor([0, 3, 3, 6]), o2=torch.tensor([0, 1]))
 case("embedding_bag_module", nn.EmbeddingBag(10, 3, mode="mean"), [ints(8), torch.tensor([0, 4, 6])],
      ["aten::embedding_bag"])
-case("_embedding_bag_direct", lambda m, i: aten._embedding_bag(m.w, i, torch.tensor([0, 2]), False, 0)[0], [ints(5)],
-     ["aten::_embedding_bag"])
+case("_embedding_bag_direct", lambda m, i: aten._embedding_bag(m.w, i, m.o, False, 0)[0], [ints(5)],
+     ["aten::_embedding_bag"], o=torch.tensor([0, 2]))
 for _c in CASES[-5:]:
     _c.values[0].register_parameter("w", nn.Parameter(r(10, 3, seed=5), requires_grad=False)) \
         if isinstance(_c.values[0], Fn) else None
@@ -106,10 +111,11 @@ def test_adaptive_max_pool_indices_are_refused():
 @pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])
 def test_reduced_precision(precision, rtol):
     model = Fn(lambda m, x, g, i: (F.grid_sample(x, g, mode="bicubic", padding_mode="reflection", align_corners=False),
-                                   F.embedding_bag(i, m.w, torch.tensor([0, 3]), mode="max"),
-                                   F.embedding_bag(i, m.w, torch.tensor([0, 3]), mode="mean"),
+                                   F.embedding_bag(i, m.w, m.o, mode="max"),
+                                   F.embedding_bag(i, m.w, m.o, mode="mean"),
                                    F.adaptive_max_pool2d(x, (3, 4)), F.conv2d(x, m.k, padding="same")),
                w=r(10, 3, seed=5), k=r(2, 3, 2, 2, seed=6))
+    model.register_buffer("o", torch.tensor([0, 3]))
     check_module(model, [r(1, 3, 5, 6), grid(1, 4, 4, 2), ints(6)], rtol=rtol, atol=2e-2, precision=precision, debug=False)
 
 

@@ -15,8 +15,13 @@ CASES = []
 aten = torch.ops.aten
 
 
-def case(name, fn, inputs, ops):
-    CASES.append(pytest.param(Fn(fn), inputs, ops, id=name))
+def case(name, fn, inputs, ops, **consts):
+    """Constant index tensors are buffers of the module (``m.name``): a tensor created inside forward
+    would be a value the trace bakes in."""
+    module = Fn(fn)
+    for k, v in consts.items():
+        module.register_buffer(k, v)
+    CASES.append(pytest.param(module, inputs, ops, id=name))
 
 
 def ints(*shape, low=0, high=10, seed=0, dtype=torch.int64):
@@ -28,6 +33,8 @@ def put(x, idx, v, acc=False):
     y.index_put_(idx, v, accumulate=acc)
     return y
 
+
+T = torch.tensor
 
 # --- slice_scatter / select_scatter
 case("slice_scatter", lambda m, x, s: (torch.slice_scatter(x, s, 1, 1, 3), torch.slice_scatter(x, s[:, :1], -2, 4),
@@ -41,82 +48,83 @@ case("slice_assign_inplace", lambda m, x, s: x.clone().slice_scatter(s, 0, 0, 1)
      ["aten::slice_scatter"])
 
 # --- scatter (src / value / legacy reduce), scatter_add, scatter_reduce: duplicates in the index
-IDX = torch.tensor([[0, 1, 0], [2, 0, 0]])
-case("scatter_src_value", lambda m, x, s: (torch.scatter(x, 1, torch.tensor([[3, 1, 0], [2, 0, 1]]), s),
-                                           torch.scatter(x, 0, torch.tensor([[1, 0, 1, 0]]), 2.5),
-                                           x.clone().scatter_(-1, torch.tensor([[0], [3]]), s)),
-     [r(2, 4), r(3, 5, seed=1)], ["aten::scatter"])
-case("scatter_dynamic_index", lambda m, x, i, s: torch.scatter(x, 1, i, s), [r(3, 6), torch.stack([torch.randperm(6)[:4]
-                                                                                                  for _ in range(3)]),
-                                                                          r(3, 4, seed=1)], ["aten::scatter"])
-case("scatter_reduce_legacy", lambda m, x, s: (torch.scatter(x, 1, IDX, s, reduce="add"),
-                                               torch.scatter(x, 1, IDX, s, reduce="multiply"),
-                                               torch.scatter(x, 0, IDX[:1], 2.0, reduce="add")),
-     [r(3, 4), r(2, 3, seed=1)], ["aten::scatter"])
-case("scatter_add", lambda m, x, i, s: (torch.scatter_add(x, 0, i, s), x.clone().scatter_add_(1, IDX, s[:2, :3])),
-     [r(3, 4), ints(5, 4, high=3), r(5, 4, seed=1)], ["aten::scatter_add"])
-case("scatter_add_int", lambda m, x, i, s: torch.scatter_add(x, 1, i, s), [ints(2, 5), ints(2, 7, high=5), ints(2, 7, seed=1)],
-     ["aten::scatter_add"])
-case("scatter_reduce", lambda m, x, s: tuple(torch.scatter_reduce(x, 1, IDX, s, red, include_self=inc)
+IDX = T([[0, 1, 0], [2, 0, 0]])
+case("scatter_src_value", lambda m, x, s: (torch.scatter(x, 1, m.i1, s), torch.scatter(x, 0, m.i2, 2.5),
+                                           x.clone().scatter_(-1, m.i3, s)),
+     [r(2, 4), r(3, 5, seed=1)], ["aten::scatter"], i1=T([[3, 1, 0], [2, 0, 1]]), i2=T([[1, 0, 1, 0]]),
+     i3=T([[0], [3]]))
+case("scatter_dynamic_index", lambda m, x, i, s: torch.scatter(x, 1, i, s),
+     [r(3, 6), torch.stack([torch.randperm(6, generator=torch.Generator().manual_seed(k))[:4] for k in range(3)]),
+      r(3, 4, seed=1)], ["aten::scatter"])
+case("scatter_reduce_legacy", lambda m, x, s: (torch.scatter(x, 1, m.idx, s, reduce="add"),
+                                               torch.scatter(x, 1, m.idx, s, reduce="multiply"),
+                                               torch.scatter(x, 0, m.idx[:1], 2.0, reduce="add")),
+     [r(3, 4), r(2, 3, seed=1)], ["aten::scatter"], idx=IDX)
+case("scatter_add", lambda m, x, i, s: (torch.scatter_add(x, 0, i, s), x.clone().scatter_add_(1, m.idx, s[:2, :3])),
+     [r(3, 4), ints(5, 4, high=3), r(5, 4, seed=1)], ["aten::scatter_add"], idx=IDX)
+case("scatter_add_int", lambda m, x, i, s: torch.scatter_add(x, 1, i, s),
+     [ints(2, 5), ints(2, 7, high=5), ints(2, 7, seed=1)], ["aten::scatter_add"])
+case("scatter_reduce", lambda m, x, s: tuple(torch.scatter_reduce(x, 1, m.idx, s, red, include_self=inc)
                                              for red in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)),
-     [r(2, 4), r(2, 3, seed=1)], ["aten::scatter_reduce"])
-
-case("scatter_reduce_int_bool", lambda m, x, s, b: tuple(torch.scatter_reduce(x, 0, torch.tensor([0, 0, 2, 2, 1]), s, red, include_self=inc)
-                                                        for red in ("mean", "sum", "amax", "prod") for inc in (True, False))
-     + (torch.scatter_reduce(b, 0, torch.tensor([1, 1, 0]), b.flip(0), "sum"), torch.scatter_reduce(b, 0, torch.tensor([1, 1, 0]), b, "amin")),
-     [torch.tensor([5, 7, -7]), torch.tensor([2, 3, 2, 3, -4]), torch.tensor([True, False, True])], ["aten::scatter_reduce"])
-case("index_put_bool_accumulate", lambda m, x: put(x, (torch.tensor([1, 1, 2]),), torch.tensor(True), True),
-     [torch.tensor([True, False, False, False])], ["aten::index_put"])
+     [r(2, 4), r(2, 3, seed=1)], ["aten::scatter_reduce"], idx=IDX)
+case("scatter_reduce_int_bool",
+     lambda m, x, s, b: tuple(torch.scatter_reduce(x, 0, m.i5, s, red, include_self=inc)
+                              for red in ("mean", "sum", "amax", "prod") for inc in (True, False))
+     + (torch.scatter_reduce(b, 0, m.i3, b.flip(0), "sum"), torch.scatter_reduce(b, 0, m.i3, b, "amin")),
+     [T([5, 7, -7]), T([2, 3, 2, 3, -4]), T([True, False, True])], ["aten::scatter_reduce"],
+     i5=T([0, 0, 2, 2, 1]), i3=T([1, 1, 0]))
+case("index_put_bool_accumulate", lambda m, x: put(x, (m.i,), m.v, True), [T([True, False, False, False])],
+     ["aten::index_put"], i=T([1, 1, 2]), v=T(True))
 
 # --- index_copy
-case("index_copy", lambda m, x, s: (x.index_copy(1, torch.tensor([3, 0]), s), torch.index_copy(x, 0, torch.tensor([1]), s[:1, :1].expand(1, 4))),
-     [r(2, 4), r(2, 2, seed=1)], ["aten::index_copy"])
-case("index_copy_dynamic_index", lambda m, x, i, s: x.clone().index_copy_(0, i, s), [r(5, 3), torch.randperm(5)[:3],
-                                                                                     r(3, 3, seed=1)],
+case("index_copy", lambda m, x, s: (x.index_copy(1, m.i1, s), torch.index_copy(x, 0, m.i2, s[:1, :1].expand(1, 4))),
+     [r(2, 4), r(2, 2, seed=1)], ["aten::index_copy"], i1=T([3, 0]), i2=T([1]))
+case("index_copy_dynamic_index", lambda m, x, i, s: x.clone().index_copy_(0, i, s),
+     [r(5, 3), torch.randperm(5, generator=torch.Generator().manual_seed(0))[:3], r(3, 3, seed=1)],
      ["aten::index_copy"])
 
 # --- index_put: one/several index tensors, None slots, broadcast values, accumulate with duplicates
-case("index_put", lambda m, x, v: (put(x, (torch.tensor([0, 2]),), v[0]), put(x, (torch.tensor([-1]),), torch.tensor(3.0)),
-                                   put(x, (torch.tensor([0, 1]), torch.tensor([2, 0])), v[0, :2])),
-     [r(3, 4), r(2, 4, seed=1)], ["aten::index_put"])
-case("index_put_accumulate_duplicates", lambda m, x, v: (put(x, (torch.tensor([0, 2, 0, 0]),), v, True),
-                                                         put(x, (torch.tensor([1, 1]), torch.tensor([3, 3])), v[0, :2], True)),
-     [r(3, 4), r(4, 4, seed=1)], ["aten::index_put"])
-case("index_put_dynamic_index_acc", lambda m, x, i, v: (put(x, (i,), v, True), _add_cols(x, i.clamp(max=3), v)),
-     [r(5, 4), ints(4, high=5), r(4, 4, seed=1)], ["aten::index_put"])
-case("index_put_int_accumulate", lambda m, x, i: put(x, (i,), torch.tensor(5), True), [ints(4, 2), ints(6, high=4)],
-     ["aten::index_put"])
-case("index_put_none_slot", lambda m, x, v: (_set_adjacent(x, v), _set_separated(x, v[0, :1])),
-     [r(2, 3, 4), r(2, 2, seed=1)], ["aten::index_put"])
-case("setitem_traced", lambda m, x, v: _setitem(x, v), [r(4, 3), r(3, seed=1)], ["aten::index_put"])
-case("index_put_bool_mask_input", lambda m, x: (put(x, (x > 0,), torch.tensor(0.0)), put(x, (x[:, 0] > 0,), x[0], True)),
-     [r(4, 3)], ["aten::index_put"])
-case("index_put_const_bool_mask", lambda m, x, v: put(x, (torch.tensor([True, False, True]),), v), [r(3, 2), r(2, 2, seed=1)],
-     ["aten::index_put"])
+case("index_put", lambda m, x, v: (put(x, (m.i1,), v[0]), put(x, (m.neg,), m.three),
+                                   put(x, (m.r2, m.c2), v[0, :2])),
+     [r(3, 4), r(2, 4, seed=1)], ["aten::index_put"], i1=T([0, 2]), neg=T([-1]), three=T(3.0), r2=T([0, 1]),
+     c2=T([2, 0]))
+case("index_put_accumulate_duplicates", lambda m, x, v: (put(x, (m.i4,), v, True), put(x, (m.r2, m.c2), v[0, :2], True)),
+     [r(3, 4), r(4, 4, seed=1)], ["aten::index_put"], i4=T([0, 2, 0, 0]), r2=T([1, 1]), c2=T([3, 3]))
+case("index_put_dynamic_index_acc", lambda m, x, i, v: (put(x, (i,), v, True), _add_cols(m, x, i.clamp(max=3), v)),
+     [r(5, 4), ints(4, high=5), r(4, 4, seed=1)], ["aten::index_put"], zeros=T([0, 0]))
+case("index_put_int_accumulate", lambda m, x, i: put(x, (i,), m.five, True), [ints(4, 2), ints(6, high=4)],
+     ["aten::index_put"], five=T(5))
+case("index_put_none_slot", lambda m, x, v: (_set_adjacent(m, x, v), _set_separated(m, x, v[0, :1])),
+     [r(2, 3, 4), r(2, 2, seed=1)], ["aten::index_put"], a=T([0, 2]), b=T([1, 1]), c=T([1]))
+case("setitem_traced", lambda m, x, v: _setitem(m, x, v), [r(4, 3), r(3, seed=1)], ["aten::index_put"], i=T([1, 3]))
+case("index_put_bool_mask_input", lambda m, x: (put(x, (x > 0,), m.zero), put(x, (x[:, 0] > 0,), x[0], True)),
+     [r(4, 3)], ["aten::index_put"], zero=T(0.0))
+case("index_put_const_bool_mask", lambda m, x, v: put(x, (m.mask,), v), [r(3, 2), r(2, 2, seed=1)],
+     ["aten::index_put"], mask=T([True, False, True]))
 
 
-def _add_cols(x, i, v):
+def _add_cols(m, x, i, v):
     y = x.clone()
     y[:, i] += 1.5  # accumulate=False: traced as index + add + index_put (duplicates: last write)
-    y.index_put_((torch.tensor([0, 0]), i[:2]), v[0, :2], accumulate=True)
+    y.index_put_((m.zeros, i[:2]), v[0, :2], accumulate=True)
     return y
 
 
-def _set_adjacent(x, v):
+def _set_adjacent(m, x, v):
     y = x.clone()
-    y[:, torch.tensor([0, 2]), torch.tensor([1, 1])] = v
+    y[:, m.a, m.b] = v
     return y
 
 
-def _set_separated(x, v):
+def _set_separated(m, x, v):
     y = x.clone()
-    y[torch.tensor([1]), :, torch.tensor([0, 2])] = v
+    y[m.c, :, m.a] = v
     return y
 
 
-def _setitem(x, v):
+def _setitem(m, x, v):
     y = x.clone()
-    y[torch.tensor([1, 3])] = v
+    y[m.i] = v
     y[y < -1] = 7.0
     return y
 
@@ -144,14 +152,18 @@ def test_as_strided_of_transposed_input_is_refused():
 
 @pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])
 def test_reduced_precision(precision, rtol):
-    model = Fn(lambda m, x, v: (put(x, (torch.tensor([0, 2, 0]),), v[:3], True), torch.scatter_reduce(x, 1, IDX, v[:2, :3], "amax"),
-                                torch.scatter(x, 1, IDX, v[:2, :3], reduce="add"), x.diagonal(1),
-                                torch.slice_scatter(x, v[:3], 0, 0, None, 1), x.index_copy(0, torch.tensor([2, 1]), v[:2])))
+    model = Fn(lambda m, x, v: (put(x, (m.i3,), v[:3], True), torch.scatter_reduce(x, 1, m.idx, v[:2, :3], "amax"),
+                                torch.scatter(x, 1, m.idx, v[:2, :3], reduce="add"), x.diagonal(1),
+                                torch.slice_scatter(x, v[:3], 0, 0, None, 1), x.index_copy(0, m.i2, v[:2])))
+    for k, v in (("i3", T([0, 2, 0])), ("idx", IDX), ("i2", T([2, 1]))):
+        model.register_buffer(k, v)
     check_module(model, [r(3, 4), r(4, 4, seed=1)], rtol=rtol, atol=1e-2, precision=precision)
 
 
 def test_dynamic_dims_are_refused_by_name():
     """The scatter family computes its positions at conversion time: a dynamic dim is a named error."""
-    model = Fn(lambda m, x: put(x, (torch.tensor([0, 1]),), torch.tensor(1.0), True)).eval()
+    model = Fn(lambda m, x: put(x, (m.i,), m.one, True)).eval()
+    model.register_buffer("i", T([0, 1]))
+    model.register_buffer("one", T(1.0))
     with pytest.raises(trtgraph.errors.DynamicShapeError, match="index_put"):
         trtgraph.convert(model, [r(3, 4)], input_names=["x"], dynamic_shapes={"x": {0: (2, 3, 8)}})
