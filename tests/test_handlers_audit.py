@@ -57,6 +57,19 @@ IGNORED = {
     ("aten::to", "copy"): "forces a copy; a network tensor is a new value anyway",
     ("aten::to", "dtype"): "the target dtype is the traced output dtype (ctx.expected)",
     ("aten::to", "other"): "the target dtype is the traced output dtype (ctx.expected)",
+    **{(k, "momentum"): "only updates running statistics, not the output"
+       for k in ("aten::native_batch_norm", "aten::_native_batch_norm_legit",
+                 "aten::_native_batch_norm_legit_no_training")},
+    **{("aten::native_group_norm", a): "sizes derived from the input" for a in ("N", "C", "HxW")},
+    **{(k, a): "gradient only" for k in ("aten::embedding_bag", "aten::_embedding_bag")
+       for a in ("scale_grad_by_freq", "sparse")},
+    ("aten::cdist", "compute_mode"): "algorithm choice only",
+    ("aten::_cdist_forward", "compute_mode"): "algorithm choice only",
+    ("aten::_to_copy", "dtype"): "the traced output dtype",
+    ("aten::_scaled_dot_product_flash_attention", "return_debug_mask"): "extra debug or backward outputs only",
+    ("aten::_scaled_dot_product_cudnn_attention", "return_debug_mask"): "extra debug or backward outputs only",
+    ("aten::_scaled_dot_product_cudnn_attention", "compute_log_sumexp"): "extra debug or backward outputs only",
+    ("aten::_scaled_dot_product_efficient_attention", "compute_log_sumexp"): "extra debug or backward outputs only",
     **{(k, a): "random only with train=True, which the walker refuses up front (its random-op check on "
                "TRAIN_RANDOM_OPS); with train=False the op is the identity whatever p"
        for k in ("aten::dropout", "aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout")

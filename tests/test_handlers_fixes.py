@@ -159,8 +159,6 @@ def test_sdpa_dropout_is_refused():
     check_module(Fn(lambda m, q: F.scaled_dot_product_attention(q, q, q, dropout_p=0.0)), [q])
 
 
-@pytest.mark.skipif(not hasattr(__import__("trtgraph.core").core._Walker, "_random_reason"),
-                    reason="the walker's random-op check is on the lead's branch (handlers leave train to it)")
 def test_dropout_in_training_is_refused():
     """dropout with train=True is random: the walker's random-op check refuses it, naming train."""
     _refused(Fn(lambda m, x: F.dropout(x, 0.5, training=True)), [r(2, 8)], "train=True")

@@ -274,9 +274,14 @@ def sym_numel(ctx, self):
 
 def _sdpa_variant(name, n_outputs, mask_arg):
     def handler(ctx, query, key, value, attn_bias=None, compute_log_sumexp=False, dropout_p=0.0, is_causal=False,
-                return_debug_mask=False, scale=None, attn_mask=None, **_):
+                return_debug_mask=False, scale=None, attn_mask=None, q_descale=None, k_descale=None,
+                v_descale=None, **_):
         from .attention import scaled_dot_product_attention
 
+        descales = {"q_descale": q_descale, "k_descale": k_descale, "v_descale": v_descale}
+        for arg, v in descales.items():  # the quantized overload scales its inputs: not converted
+            if v is not None:
+                raise ctx.error(f"{arg} is given (quantized attention); trtgraph does not convert it", arg)
         refuse_if_used(ctx, range(1, n_outputs), "the kernel's log-sum-exp, RNG and sequence bookkeeping")
         if dropout_p:
             raise ctx.error(f"dropout_p={dropout_p} (random; inference uses 0)", "dropout_p")
