@@ -552,3 +552,11 @@ def test_no_strict_reaches_convert(capsys, factories, convert_spy):
     else:  # a trtgraph without a strict mode: the flag is refused by name, not ignored
         assert code == 2 and convert_spy == []
         _one_error_line(capsys.readouterr().err, "--no-strict")
+
+
+def test_check_reduced_precision_passes_with_default_tolerances(capsys, factories):
+    # fp16/bf16 default tolerances follow the precision (fp16 1e-2, bf16 6e-2), not fp32's 1e-4
+    for precision, rtol in (("fp16", "0.01"), ("bf16", "0.06")):
+        assert main(["check", "test_cli:headed_model", "--input", "2x3x8x8", "--quiet",
+                     "--precision", precision]) == 0
+        assert f"rtol={rtol}" in capsys.readouterr().out

@@ -467,10 +467,21 @@ def cmd_convert(args) -> int:
     kept = _fp32_nodes(conv)
     if kept is not None:
         rows.insert(rows.index(("precision", args.precision)) + 1, ("kept in fp32", _count(len(kept), "node")))
+    if conv.trace_warnings:
+        rows.append(("accepted (--no-strict)", _count(len(conv.trace_warnings), "value") + " baked in by the trace"))
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+    _print_trace_notes(conv)
     return 0
+
+
+def _print_trace_notes(conv) -> None:
+    """What --no-strict accepted, and range corners where the model takes another Python path."""
+    for w in conv.trace_warnings:
+        print(f"  accepted: {w}")
+    for note in conv.graph.shape_guard_checks:
+        print(f"  shape check: {note}")
 
 
 def cmd_check(args) -> int:
@@ -478,6 +489,7 @@ def cmd_check(args) -> int:
     report = conv.verify(*inputs, rtol=args.rtol, atol=args.atol, node_by_node=args.node_by_node)
     print(report)
     ok = report.ok
+    _print_trace_notes(conv)
     kept = _fp32_nodes(conv)
     if kept is not None:
         limit = len(kept) if args.verbose else 40
@@ -487,7 +499,7 @@ def cmd_check(args) -> int:
         if len(kept) > limit:
             print(f"  ... and {len(kept) - limit} more (--verbose lists all)")
     if conv.profiles:
-        print(f"profile shapes (rtol={args.rtol:g}, atol={args.atol:g}):")
+        print(f"profile shapes (rtol={report.rtol:g}, atol={report.atol:g}):")
         rows = []
         for k, label in enumerate(("min", "opt", "max")):
             # random inputs made like the --input ones (same dtype and value range) at this profile shape
@@ -618,8 +630,9 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check", help="compare the network's reference evaluation with eager torch")
     common(k)
     shapes_and_policy(k)
-    k.add_argument("--rtol", type=float, default=1e-4)
-    k.add_argument("--atol", type=float, default=1e-5)
+    k.add_argument("--rtol", type=float, default=None,
+                   help="max error relative to max |eager| (default by precision: fp32 1e-4, fp16 1e-2, bf16 6e-2)")
+    k.add_argument("--atol", type=float, default=None, help="max absolute error (default 1e-5)")
     k.add_argument("--node-by-node", action="store_true", help="name the first node that diverges")
     k.set_defaults(fn=cmd_check)
 

@@ -827,6 +827,18 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
 
 
 
+def _example_for(x, index: int) -> torch.Tensor:
+    """A torch tensor to trace with for a network-tensor input (chained conversion)."""
+    shape = tuple(x.shape)
+    if any(d < 0 for d in shape):
+        raise InputError(f"input {index} is a TensorRT tensor with dynamic shape {shape}; "
+                         "pass a torch tensor of the shape to trace with")
+    dtype = to_torch(x.dtype)
+    if dtype.is_floating_point:
+        dtype = torch.float32
+    return torch.zeros(shape, dtype=dtype)
+
+
 def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: bool = False,
               param_exclude: Optional[str] = None, precision: str = "fp32", progress: Optional[Callable] = None,
               dynamic_shapes: Optional[dict] = None, precision_policy=None, fold_batch_norm: bool = True,
