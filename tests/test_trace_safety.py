@@ -324,3 +324,52 @@ def test_other_path_at_a_range_corner_is_accepted_when_the_network_matches_there
     assert len(conv.graph.shape_guard_checks) == 1 and "min" in conv.graph.shape_guard_checks[0]
     x = r(1, 4)
     assert torch.allclose(conv.evaluate(x)[0], x * 2)
+
+
+def test_deberta_v2_size_constants_convert():
+    """DeBERTa-v2 builds torch.tensor(<a size>) constants and size checks: none is refused."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    cfg = transformers.DebertaV2Config(vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=64, max_position_embeddings=64, relative_attention=True,
+                                       position_buckets=16, pos_att_type=["p2c", "c2p"])
+    model = transformers.DebertaV2Model(cfg).eval()
+
+    class Wrap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, ids):
+            return self.m(input_ids=ids).last_hidden_state
+
+    ids = torch.randint(0, 100, (2, 12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conv = trtgraph.convert(Wrap().eval(), [ids])
+    assert conv.graph.trace_findings and not any(f.refused for f in conv.graph.trace_findings)
+    assert conv.verify(ids).ok
+
+
+def test_bad_param_exclude_regex_is_an_input_error():
+    with pytest.raises(InputError, match="param_exclude"):
+        trtgraph.convert(nn.Linear(3, 2).eval(), [r(2, 3)], param_exclude="(")
+
+
+def test_scripted_control_flow_is_one_error_per_kind():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            for _ in range(3):
+                if bool(x.sum() > 0):
+                    x = x * 2
+                if bool(x.mean() > 1):
+                    x = x - 1
+            return x
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(Branchy().eval())
+    with pytest.raises(UnsupportedOpsError) as info:
+        trtgraph.convert(scripted, [r(2, 3)])
+    text = str(info.value)
+    assert text.count("control flow/prim op") == 1 and "trace the model" in text  # one line, not one per If

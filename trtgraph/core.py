@@ -241,7 +241,10 @@ class _Walker:
         self.trace = trace
         self.g = torch_graph
         self.verbose = verbose
-        self.exclude = re.compile(param_exclude) if param_exclude else None
+        try:
+            self.exclude = re.compile(param_exclude) if param_exclude else None
+        except re.error as exc:
+            raise InputError(f"param_exclude={param_exclude!r} is not a valid regular expression: {exc}") from None
         self.ctx = ConversionContext(self.network, float_dtype, state.keep)
         self.env: dict = {}
         self.paths: dict = {}  # jit value -> dotted attribute path (GetAttr chains)
@@ -312,9 +315,12 @@ class _Walker:
                         tainted.add(v)
                         v = base_of.get(v)
             if kind.startswith("prim::"):
-                if kind not in _PRIM_HANDLERS:
+                if kind not in _PRIM_HANDLERS and kind not in seen:
+                    seen.add(kind)  # once per kind: a scripted model has dozens of prim::If
+                    count = sum(1 for n in self.g.nodes() if n.kind() == kind)
                     problems.append(f"{frontend.describe(node)}: control flow/prim op {kind} is not supported "
-                                    "(trace a model without data-dependent Python control flow)")
+                                    f"({count} in the graph; trace the model with torch.jit.trace instead of "
+                                    "scripting it, without data-dependent Python control flow)")
                 continue
             reason = self._random_reason(node, kind, tainted)
             if reason:
