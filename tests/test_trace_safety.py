@@ -373,3 +373,21 @@ def test_scripted_control_flow_is_one_error_per_kind():
         trtgraph.convert(scripted, [r(2, 3)])
     text = str(info.value)
     assert text.count("control flow/prim op") == 1 and "trace the model" in text  # one line, not one per If
+
+
+def test_readme_error_table_lists_every_error_class_with_an_example():
+    import inspect
+    import pathlib
+
+    import trtgraph.errors as errors_module
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    table = readme[readme.index("## Errors"):readme.index("## Layout")]
+    rows = {line.split("|")[1].strip().strip("`"): line for line in table.splitlines() if line.startswith("| `")}
+    classes = [name for name, c in inspect.getmembers(errors_module, inspect.isclass)
+               if issubclass(c, errors_module.TrtGraphError) and c is not errors_module.TrtGraphError]
+    missing = [c for c in classes if c not in rows]
+    assert not missing, f"README error table lacks {missing}"
+    bases = {"EngineLoadError", "EngineInputError"}
+    no_example = [c for c in classes if c not in bases and rows[c].rstrip().endswith("| |")]
+    assert not no_example, f"README error rows without an example message: {no_example}"
