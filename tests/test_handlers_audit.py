@@ -135,7 +135,13 @@ def _strings(fn, follow: bool) -> set:
 
 
 def used_arguments(fn, validator=None) -> set:
-    """Argument names ``fn`` (a handler) or its validator read."""
+    """Argument names ``fn`` (a handler) or its validator read. An alias (``register_alias``) reads
+    what its target reads, under the alias's own argument names."""
+    alias = getattr(fn, "alias_of", None)
+    if alias is not None:
+        target, rename = alias
+        inner = used_arguments(target, validator)
+        return inner | {a for a, t in rename.items() if t in inner}
     params = inspect.signature(fn).parameters.values()
     kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     used = _loaded_names(fn) | (_strings(fn, follow=True) if kwargs else set())

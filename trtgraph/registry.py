@@ -23,6 +23,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import torch
+
 from .errors import RegistrationError
 
 _KEY_RE = re.compile(r"^[a-z_]+::[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$")
@@ -120,7 +122,9 @@ def register_node_handler(key_or_schema: str, validator: Optional[Callable] = No
     key = _normalize(key)
 
     def decorator(fn):
-        call = _adapt_seed_handler(fn) if _seed_style(fn) else fn
+        seed = _seed_style(fn)
+        _check_binding(key, fn, seed)
+        call = _adapt_seed_handler(fn) if seed else fn
         if key in _HANDLERS:
             prev = _HANDLERS[key].fn
             if _is_builtin(prev) and not _is_builtin(fn) and key not in _OVERRIDDEN:
@@ -135,6 +139,61 @@ def register_node_handler(key_or_schema: str, validator: Optional[Callable] = No
         return fn
 
     return decorator
+
+
+def _op_packet(key: str):
+    ns, _, name = key.partition("::")
+    base = name.partition(".")[0]
+    try:
+        return getattr(getattr(torch.ops, ns), base)
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def _check_binding(key: str, fn, seed: bool) -> None:
+    """The key names a real torch op (overload included), and the handler can take the arguments
+    of at least one of its overloads by name (``**kwargs`` takes any)."""
+    packet = _op_packet(key)
+    if packet is None:
+        raise RegistrationError(f"{key}: no such torch op (torch.ops.{key.replace('::', '.').split('.')[0]}."
+                                f"{key.partition('::')[2].split('.')[0]} does not exist)")
+    overload = key.partition("::")[2].partition(".")[2]
+    overloads = [overload] if overload else list(packet.overloads())
+    if overload and overload not in packet.overloads():
+        raise RegistrationError(f"{key}: {key.split('.')[0]} has no overload {overload!r} "
+                                f"(it has {', '.join(packet.overloads()) or 'none'})")
+    if seed:
+        return
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return
+    names = set(params)
+    schemas = [getattr(packet, o)._schema for o in overloads]
+    if not any({a.name for a in sch.arguments} <= names for sch in schemas):
+        need = min(({a.name for a in sch.arguments} - names for sch in schemas), key=len)
+        raise RegistrationError(f"{key}: handler {getattr(fn, '__qualname__', fn)} does not take the op's "
+                                f"argument(s) {', '.join(sorted(need))} (handlers are called as "
+                                "handler(ctx, **arguments bound by schema name))")
+
+
+def register_alias(alias: str, target: str, rename: Optional[dict] = None) -> None:
+    """Register ``alias`` with the handler of ``target`` in one line (``aten::swapdims`` ->
+    ``aten::transpose``); ``rename`` maps the alias's argument names to the target's."""
+    base, _, overload = target.partition(".")
+    entry = lookup(base, overload)
+    if entry is None:
+        raise RegistrationError(f"register_alias: {target} has no handler")
+    fn = entry.fn
+    if rename:
+        def fn(ctx, _fn=entry.fn, _rename=dict(rename), **args):
+            return _fn(ctx, **{_rename.get(k, k): v for k, v in args.items()})
+        fn.__qualname__ = f"{entry.fn.__qualname__} (as {alias})"
+        fn.__module__ = entry.fn.__module__
+        fn.alias_of = (entry.fn, dict(rename))
+    register_node_handler(alias, validator=entry.validator)(fn)
 
 
 def unregister_node_handler(key: str) -> None:

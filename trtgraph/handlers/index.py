@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from ..context import T
-from ..registry import Traced, register_node_handler
+from ..registry import Traced, register_alias, register_node_handler
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -347,20 +347,9 @@ def pixel_unshuffle(ctx, self, downscale_factor):
 
 # ---------------------------------------------------------------------------- axis moves
 
-def _swap(ctx, x, a, b):
-    from .shape import transpose
-
-    return transpose(ctx, x, a, b)
-
-
-@register_node_handler("aten::swapaxes(Tensor(a) self, int axis0, int axis1) -> Tensor(a)")
-def swapaxes(ctx, self, axis0, axis1):
-    return _swap(ctx, self, axis0, axis1)
-
-
-@register_node_handler("aten::swapdims(Tensor(a) self, int dim0, int dim1) -> Tensor(a)")
-def swapdims(ctx, self, dim0, dim1):
-    return _swap(ctx, self, dim0, dim1)
+# aliases of transpose, one line each (shape.py registers aten::transpose before this module)
+register_alias("aten::swapdims", "aten::transpose.int")
+register_alias("aten::swapaxes", "aten::transpose.int", rename={"axis0": "dim0", "axis1": "dim1"})
 
 
 def _movedim(ctx, self, source, destination):
