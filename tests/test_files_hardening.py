@@ -16,6 +16,7 @@ import stat
 import pytest
 import torch
 
+from trtgraph import runtime  # noqa: E402
 import trtgraph
 from trtgraph import errors, serialization as ser
 from trtgraph.backend import trt
@@ -76,7 +77,7 @@ def time_limit(seconds: float):
 
 def run_info(path, *flags) -> tuple:
     parser = argparse.ArgumentParser()
-    ser.add_info_parser(parser.add_subparsers(dest="cmd"))
+    runtime.add_info_parser(parser.add_subparsers(dest="cmd"))
     args = parser.parse_args(["info", str(path), *flags])
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -24,6 +24,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from trtgraph import runtime  # noqa: E402
 import trtgraph
 from trtgraph import serialization as ser
 from trtgraph.errors import EngineLoadError, TrtGraphError
@@ -85,7 +86,7 @@ def outcome(fn):
 def info(path) -> tuple:
     """``trtgraph info PATH --no-inspect`` in-process: (exit code, output encoded as UTF-8)."""
     parser = argparse.ArgumentParser()
-    ser.add_info_parser(parser.add_subparsers(dest="cmd"))
+    runtime.add_info_parser(parser.add_subparsers(dest="cmd"))
     for flags in ([], ["--json"]):
         args = parser.parse_args(["info", str(path), "--no-inspect", *flags])
         out = io.StringIO()

@@ -525,7 +525,7 @@ def test_compile_rebuilds_a_bad_cache_entry(tmp_path, build_counter):
 def run_info(*argv):
     parser = argparse.ArgumentParser(prog="trtgraph")
     sub = parser.add_subparsers(dest="command", required=True)
-    ser.add_info_parser(sub)
+    runtime.add_info_parser(sub)
     args = parser.parse_args(["info", *map(str, argv)])
     return args.fn(args)
 

@@ -38,7 +38,8 @@ from .errors import (EngineExecutionError, EngineFormatError, EngineInputError, 
                      EngineLoadError, EngineVersionError, GpuUnavailableError, InputCountError, InputDeviceError,
                      InputDtypeError, InputShapeError)
 from .runtime import TRTModule  # noqa: E402
-from .serialization import EngineMetadata, load, save_engine  # noqa: E402
+from .runtime import load  # noqa: E402
+from .serialization import EngineMetadata, save_engine  # noqa: E402
 
 __all__ += [
     "TRTModule", "compile", "clear_cache", "load", "save_engine", "EngineMetadata",

@@ -107,7 +107,7 @@ def validate(args) -> None:
         raise InputError(f"--kwargs is not valid JSON: {exc}") from exc
     if not isinstance(kwargs, dict):
         raise InputError(f"--kwargs must be a JSON object, got {type(kwargs).__name__}")
-    from trtgraph.cli import parse_input
+    from trtgraph.cli_args import parse_input
 
     for spec in args.input or []:
         parse_input(spec)  # raises InputError naming the bad --input
@@ -123,7 +123,7 @@ def _engine_inputs(module, specs) -> list:
     """Inputs for a saved engine: from --input, else from the engine's input shapes (opt of a profile)."""
     import torch
 
-    from trtgraph.cli import parse_input
+    from trtgraph.cli_args import parse_input
 
     if specs:
         return [parse_input(s) for s in specs]
@@ -152,7 +152,7 @@ def candidates(args):
     import torch
 
     import trtgraph
-    from trtgraph.cli import load_model, parse_input
+    from trtgraph.cli_args import load_model, parse_input
 
     device = torch.device("cuda")
     if _is_engine_path(args.target):

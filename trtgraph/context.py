@@ -104,7 +104,7 @@ class ConversionContext:
 
     # ------------------------------------------------------------------ predicates, errors
     def is_tensor(self, x) -> bool:
-        from .core import is_trt_tensor
+        from .network_state import is_trt_tensor
 
         return is_trt_tensor(x)
 

@@ -13,19 +13,16 @@ on ``x.size()`` folds to Python ints for static shapes.
 """
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
-import threading
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import torch
 
 from . import frontend
-from .backend import trt
 from .context import ConversionContext
 from .dtypes import to_torch, to_trt
 from .errors import (HandlerError, InputError, ParameterError, ShapeMismatchError, TraceError,
@@ -37,7 +34,6 @@ from .precision import as_policy, cast_down, reduced_elements, run_in_fp32
 from .registry import Traced, lookup
 from .trace_checks import NONDETERMINISTIC_OPS, TRAIN_RANDOM_OPS
 
-_state = threading.local()
 
 
 class TraceCheckWarning(UserWarning):
@@ -67,67 +63,8 @@ def is_inplace(kind: str) -> bool:
     return name.endswith("_") and not name.endswith("__")
 
 
-@dataclass
-class _NetworkState:
-    network: Any
-    keep: list = field(default_factory=list)
-    names: dict = field(default_factory=dict)
-    debug: bool = False
-
-
-def _stack() -> list:
-    if not hasattr(_state, "stack"):
-        _state.stack = []
-    return _state.stack
-
-
-@contextlib.contextmanager
-def trt_network(network):
-    """Make ``network`` (a TensorRT INetworkDefinition) the target of ``torch2trt`` calls."""
-    state = _NetworkState(network)
-    _stack().append(state)
-    try:
-        yield network
-    finally:
-        _stack().pop()
-
-
-def _push_debug_network(network):
-    state = _NetworkState(network, debug=True)
-    _stack().append(state)
-    return state
-
-
-def _current_state() -> Optional[_NetworkState]:
-    stack = _stack()
-    return stack[-1] if stack else None
-
-
-def current_network():
-    """The network of the innermost ``trt_network``/``torch_network`` block, or None."""
-    state = _current_state()
-    return state.network if state else None
-
-
-def is_trt_tensor(x) -> bool:
-    """True for a TensorRT ITensor or a tensor of the torch debug network."""
-    from .debug import DebugTensor
-
-    if isinstance(x, DebugTensor):
-        return True
-    try:
-        return isinstance(x, trt().ITensor)
-    except TrtGraphError:
-        return False
-
-
-def has_trt_tensor(inputs) -> bool:
-    """True if ``inputs`` (possibly nested lists/tuples/dicts) holds any network tensor."""
-    if isinstance(inputs, (list, tuple)):
-        return any(has_trt_tensor(x) for x in inputs)
-    if isinstance(inputs, dict):
-        return any(has_trt_tensor(x) for x in inputs.values())
-    return is_trt_tensor(inputs)
+from .network_state import (_NetworkState, _current_state, _push_debug_network, _stack,  # noqa: E402,F401
+                            current_network, has_trt_tensor, is_trt_tensor, trt_network)
 
 
 # --------------------------------------------------------------------------- records

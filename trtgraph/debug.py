@@ -24,6 +24,7 @@ from . import frontend
 from .backend import trt
 from .dtypes import to_trt
 from .errors import EvaluationError, InputError, TrtGraphError
+from .network_state import _push_debug_network, _stack, is_trt_tensor, register_tensor_type
 
 
 class DebugTensor:
@@ -95,6 +96,9 @@ def _numpy_trt_dtype(array):
     import numpy as np
 
     return to_trt(torch.from_numpy(np.zeros(0, dtype=array.dtype)).dtype)
+
+
+register_tensor_type(DebugTensor)
 
 
 class DebugLayer:
@@ -334,7 +338,6 @@ class TorchNetwork:
 @contextlib.contextmanager
 def torch_network():
     """Run ``torch2trt`` against a :class:`TorchNetwork` instead of a TensorRT network."""
-    from .core import _push_debug_network, _stack
 
     network = TorchNetwork()
     _push_debug_network(network)
@@ -374,7 +377,6 @@ def _resolve(value, values):
 
 
 def _is_real_tensor(value) -> bool:
-    from .core import is_trt_tensor
 
     return is_trt_tensor(value)
 

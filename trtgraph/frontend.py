@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 import warnings
 from dataclasses import dataclass
@@ -16,10 +15,10 @@ from typing import Any, Optional
 import torch
 
 from .errors import InputError, TraceError
+from .trace_checks import TensorReads, WarningClassifier, source_frames
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_FRAME_RE = re.compile(r"^(?P<file>.*)\((?P<line>\d+)\): (?P<func>.*)$")
 
 
 @contextlib.contextmanager
@@ -84,8 +83,6 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
     ``findings`` (a list) receives a :class:`trtgraph.trace_checks.TraceFinding` for every value
     the tracer baked in (a ``TracerWarning``), classified by what it was computed from.
     """
-    from .trace_checks import TensorReads, WarningClassifier
-
     if isinstance(model, torch.jit.ScriptModule):
         return model, model.inlined_graph
     if not isinstance(model, torch.nn.Module):
@@ -139,15 +136,6 @@ def scope_of(node) -> str:
     if last.startswith("__module."):
         return last[len("__module."):]
     return "" if last == "__module" else last
-
-
-def source_frames(node) -> list[tuple[str, int, str]]:
-    frames = []
-    for line in node.sourceRange().splitlines():
-        m = _FRAME_RE.match(line.strip())
-        if m:
-            frames.append((m.group("file"), int(m.group("line")), m.group("func")))
-    return frames
 
 
 def source_line(node) -> str:

@@ -22,6 +22,8 @@ without pickle; ``TRTModule().load_state_dict(sd)`` checks and restores both.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import threading
 from pathlib import Path
@@ -38,6 +40,7 @@ METADATA_KEY = "metadata"
 
 
 class TRTModule(torch.nn.Module):
+
     """A TensorRT engine as a module.
 
     ``engine``: bytes-like (bytes, bytearray, memoryview, IHostMemory), a 1-D uint8 tensor, a path
@@ -49,6 +52,8 @@ class TRTModule(torch.nn.Module):
     ``device``: the CUDA device to deserialize on (default: the current device at first use).
     ``verify``: run the checks that need no GPU (size, SHA-256, TensorRT family/version, header).
     """
+
+    is_trt_module = True  # how serialization.save_engine recognises one (it does not import this module)
 
     def __init__(self, engine=None, metadata=None, device=None, verify: bool = True):
         super().__init__()
@@ -382,3 +387,45 @@ def _gpu_error(what: str, device, flags: list, messages: list, backend) -> GpuUn
     if hint:
         lines.append(hint)
     return GpuUnavailableError("\n".join(lines))
+
+
+# --------------------------------------------------------------------------- loading and `trtgraph info`
+
+def load(path, device=None):
+    """Load a saved engine as a :class:`~trtgraph.TRTModule` (deserialized lazily, on first use)."""
+    engine, meta = ser.load_files(path)
+    module = TRTModule(engine, meta, device=device, verify=False)
+    module.source_path = str(path)
+    return module
+
+
+def _inspect(engine, meta) -> str:
+    return TRTModule(engine, meta, verify=False).inspect()
+
+
+def describe(path, inspect: bool = True) -> dict:
+    """:func:`trtgraph.serialization.describe` with TensorRT's engine inspector (needs a GPU)."""
+    return ser.describe(path, inspect=inspect, inspector=_inspect if inspect else None)
+
+
+def cmd_info(args) -> int:
+    """``trtgraph info ENGINE [--json] [--no-inspect]``: exit 0 when every check passes, else 1."""
+    report = describe(args.engine, inspect=not args.no_inspect)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(ser.format_report(report))
+    failed = any(str(v).startswith("FAILED") for v in report["checks"].values())
+    return 1 if failed else 0
+
+
+def add_info_parser(subparsers):
+    """Register ``trtgraph info`` on the CLI's subparsers."""
+    p = subparsers.add_parser("info", help="print a saved engine's metadata, checks and (on a GPU) layers")
+    p.add_argument("engine", help="engine file written by trtgraph.save_engine / trtgraph.compile")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-inspect", action="store_true", help="skip TensorRT's engine inspector (needs a GPU)")
+    p.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(fn=cmd_info)
+    return p

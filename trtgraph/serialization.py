@@ -81,7 +81,6 @@ deserialized (a supported GPU), TensorRT's engine inspector output.
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import hashlib
 import json
@@ -938,9 +937,7 @@ def write_engine(path, engine, meta: EngineMetadata) -> Path:
 def save_engine(obj, path, *, model_hash: Optional[str] = None, extra: Optional[dict] = None) -> Path:
     """Save a :class:`~trtgraph.Conversion` (built now if it was not) or a :class:`~trtgraph.TRTModule`
     as ``path`` (the TensorRT plan) + ``path.json`` (the sidecar). Returns ``path``."""
-    from .runtime import TRTModule
-
-    if isinstance(obj, TRTModule):
+    if getattr(type(obj), "is_trt_module", False):
         if obj.metadata is None:
             raise EngineFormatError("this TRTModule has no metadata (a raw plan not yet deserialized); "
                                     "call .load_engine() on a GPU first, or save the plan bytes yourself")
@@ -967,19 +964,7 @@ def load_files(path):
     return engine, meta
 
 
-def load(path, device=None):
-    """Load a saved engine as a :class:`~trtgraph.TRTModule` (deserialized lazily, on first use)."""
-    from .runtime import TRTModule
-
-    engine, meta = load_files(path)
-    module = TRTModule(engine, meta, device=device, verify=False)
-    module.source_path = str(path)
-    return module
-
-
-# --------------------------------------------------------------------------- trtgraph info ENGINE
-
-def describe(path, inspect: bool = True) -> dict:
+def describe(path, inspect: bool = True, inspector=None) -> dict:
     """Everything ``trtgraph info`` reports, as a dict (no exception for a bad file: see ``checks``)."""
     path = Path(path)
     report: dict[str, Any] = {"engine": str(path), "size": None, "sidecar": None, "metadata": None,
@@ -1032,11 +1017,11 @@ def describe(path, inspect: bool = True) -> dict:
     if any(str(v).startswith("FAILED") for v in checks.values()):
         report["notes"].append("engine inspector: skipped, the checks above failed")
         return report
-    from .runtime import TRTModule
-
+    if inspector is None:
+        report["notes"].append("engine inspector: not requested (trtgraph.runtime.describe inspects)")
+        return report
     try:
-        module = TRTModule(engine, meta, verify=False)
-        report["inspector"] = module.inspect()
+        report["inspector"] = inspector(engine, meta)
     except GpuUnavailableError as exc:
         report["notes"].append("engine inspector: not available without a usable GPU (TensorRT must deserialize "
                                f"the engine to inspect it): {exc}")
@@ -1087,24 +1072,3 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_info(args) -> int:
-    """``trtgraph info ENGINE [--json] [--no-inspect]``: exit 0 when every check passes, else 1."""
-    report = describe(args.engine, inspect=not args.no_inspect)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(format_report(report))
-    failed = any(str(v).startswith("FAILED") for v in report["checks"].values())
-    return 1 if failed else 0
-
-
-def add_info_parser(subparsers):
-    """Register ``trtgraph info`` on the CLI's subparsers."""
-    p = subparsers.add_parser("info", help="print a saved engine's metadata, checks and (on a GPU) layers")
-    p.add_argument("engine", help="engine file written by trtgraph.save_engine / trtgraph.compile")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--no-inspect", action="store_true", help="skip TensorRT's engine inspector (needs a GPU)")
-    p.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
-    p.set_defaults(fn=cmd_info)
-    return p

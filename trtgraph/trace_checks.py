@@ -21,6 +21,7 @@ source line and walks its inputs back:
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -66,9 +67,20 @@ class TraceFinding:
                 "repeat the example's value for every input")
 
 
-def _frames(node) -> list[tuple[str, int]]:
-    from .frontend import source_frames
+_FRAME_RE = re.compile(r"^(?P<file>.*)\((?P<line>\d+)\): (?P<func>.*)$")
 
+
+def source_frames(node) -> list[tuple[str, int, str]]:
+    """The Python frames a TorchScript node's source range records: (file, line, function)."""
+    frames = []
+    for line in node.sourceRange().splitlines():
+        m = _FRAME_RE.match(line.strip())
+        if m:
+            frames.append((m.group("file"), int(m.group("line")), m.group("func")))
+    return frames
+
+
+def _frames(node) -> list[tuple[str, int]]:
     return [(os.path.abspath(file), line) for file, line, _ in source_frames(node)]
 
 
