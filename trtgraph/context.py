@@ -11,6 +11,8 @@ Conventions every helper keeps (TensorRT's strongly typed networks demand them):
 """
 from __future__ import annotations
 
+import contextlib
+
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
@@ -87,6 +89,17 @@ class ConversionContext:
         self.expected = []  # TracedType of each output of the node
         self.expected_dynamic = []  # per output, the axes that follow dynamic input sizes
         self.policy = None  # PrecisionPolicy of an fp16/bf16 network (set by the walker)
+
+    @contextlib.contextmanager
+    def computing_in(self, dtype: torch.dtype):
+        """``with ctx.computing_in(torch.float32):`` -- float layers built inside compute in ``dtype``
+        (float32 islands of an fp16/bf16 network); the previous dtype comes back on exit."""
+        previous = self.float_dtype
+        self.float_dtype = dtype
+        try:
+            yield self
+        finally:
+            self.float_dtype = previous
 
     def keeps_fp32(self, kind: str) -> bool:
         """True when the precision policy keeps op ``kind`` in float32 and this network computes

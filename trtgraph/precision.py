@@ -147,11 +147,8 @@ def run_in_fp32(ctx, fn, args: dict, shadows: Optional[dict] = None):
         return v
 
     args = {k: _map(v, up) for k, v in args.items()}
-    ctx.float_dtype = torch.float32
-    try:
+    with ctx.computing_in(torch.float32):
         return fn(ctx, **args)
-    finally:
-        ctx.float_dtype = reduced
 
 
 def cast_down(ctx, out, reduced: torch.dtype):
@@ -172,6 +169,7 @@ class Fp32Island:
         self.ctx, self.kind, self.x = ctx, kind, x
         self.active = ctx.keeps_fp32(kind) and ctx.is_tensor(x) and ctx.dtype(x) == ctx.float_dtype
         self.reduced = ctx.float_dtype
+        self._scope = None
 
     def __enter__(self):
         if not self.active:
@@ -180,11 +178,14 @@ class Fp32Island:
         note = f"{self.ctx.node_info} (inner {self.kind})"
         if log is not None and note not in log:
             log.append(note)
-        self.ctx.float_dtype = torch.float32
+        self._scope = self.ctx.computing_in(torch.float32)
+        self._scope.__enter__()
         return self.ctx.cast(self.x, torch.float32)
 
     def __exit__(self, *exc):
-        self.ctx.float_dtype = self.reduced
+        if self._scope is not None:
+            self._scope.__exit__(*exc)
+            self._scope = None
         return False
 
     def result(self, y):
