@@ -391,3 +391,36 @@ def test_readme_error_table_lists_every_error_class_with_an_example():
     bases = {"EngineLoadError", "EngineInputError"}
     no_example = [c for c in classes if c not in bases and rows[c].rstrip().endswith("| |")]
     assert not no_example, f"README error rows without an example message: {no_example}"
+
+
+class _Fn(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x + float(x.numpy().mean()),
+    lambda x: x * 2 if torch.any(x > 0) else x,
+    lambda x: x[:, : int((x > 0).sum())],
+    lambda x: x if f"{x.sum()}" else x,
+], ids=["numpy", "any", "int_of_mask_sum", "format"])
+def test_more_data_reads_are_refused(fn):
+    with pytest.raises(UnsupportedOpsError, match="input data"):
+        trtgraph.convert(_Fn(fn).eval(), [r(3, 4)])
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x * max(x.shape),
+    lambda x: torch.stack([row * 2 for row in x]),
+    lambda x: x * len(x),
+    lambda x: x + torch.tensor([x.shape[0], x.shape[1]]).sum(),
+], ids=["max_of_shape", "iterate_rows", "len", "tensor_of_sizes"])
+def test_size_reads_convert_and_hold_for_other_inputs(fn):
+    conv = trtgraph.convert(_Fn(fn).eval(), [r(3, 4)])
+    x = r(3, 4) * 3
+    with torch.no_grad():
+        assert torch.allclose(conv.evaluate(x)[0], fn(x), atol=1e-5)
