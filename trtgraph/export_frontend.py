@@ -1,0 +1,205 @@
+"""The ``torch.export`` frontend: the same walker and handlers as TorchScript, on an exported program.
+
+    with trt_network(net):
+        program, graph = torch2trt_export(model, [x], input_names=["image"],
+                                          dynamic_shapes={"image": {0: (1, 4, 8)}})
+
+    conv = convert_export(model, [x])          # a trtgraph.api.Conversion
+    conv = convert_export(exported_program)    # example inputs from the program
+
+``export_graph`` exports (or takes an ``ExportedProgram``), lowers only the ops trtgraph has no
+handler for (``trtgraph.export.program.KEPT_OPS`` stay whole) and adapts the FX graph to the
+graph interface ``trtgraph.core._Walker`` reads (``trtgraph.export.graph``). Dynamic sizes come
+from the program's symbolic shapes: one export, no second trace, and a guard over a dynamic
+dimension is a :class:`DynamicShapeError` with its source line.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from . import core
+from .core import (_Excluded, _current_state, _flatten, _output_keys, _Walker, _warn_if_training, Graph,
+                   is_trt_tensor)
+from .context import ConversionContext
+from .dtypes import PRECISIONS, to_trt
+from .dynamic import ShapeFacts, network_shape, parse_ranges, profile_shapes
+from .errors import InputError, ParameterError, TraceError, TrtGraphError
+from .export import handlers as _int_handlers  # noqa: F401 - registers aten::<op>.int
+from .export.graph import AttrTree, ExportGraph, adapt
+from .export.program import (KEPT_OPS, decompose_missing, example_inputs_of, export_program, is_trtgraph_ranges,
+                             program_ranges, torch_spec)
+from .precision import as_policy
+
+__all__ = ["ExportedGraph", "KEPT_OPS", "export_graph", "torch2trt_export", "convert_export"]
+
+
+@dataclass
+class ExportedGraph:
+    """What the walker needs: the adapted graph, its attribute tree and shape facts; plus the
+    program, the example inputs and the dynamic ranges ``{name: {axis: (min, opt, max)}}``."""
+
+    graph: ExportGraph
+    root: AttrTree
+    program: object
+    examples: list
+    ranges: dict = field(default_factory=dict)
+    facts: ShapeFacts = field(default_factory=ShapeFacts)
+    export_seconds: float = 0.0
+
+
+def _check_examples(inputs) -> list:
+    if isinstance(inputs, torch.Tensor):
+        inputs = [inputs]
+    if not isinstance(inputs, (list, tuple)):
+        raise InputError(f"inputs must be a tensor or a list/tuple of tensors, got {type(inputs).__name__}")
+    out = []
+    for i, x in enumerate(inputs):
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"input {i} is a {type(x).__name__}; the export frontend takes torch.Tensor inputs")
+        if x.dtype == torch.float64:
+            raise InputError(f"input {i} is float64, which TensorRT does not support; pass float32")
+        if x.is_complex():
+            raise InputError(f"input {i} is complex, which TensorRT does not support")
+        out.append(x.detach().cpu())
+    return out
+
+
+def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
+                 input_names: Optional[Sequence[str]] = None, decompose: bool = True) -> ExportedGraph:
+    """Export ``model_or_program`` (an ``nn.Module``, or an ``ExportedProgram`` as it is) and adapt it.
+
+    ``dynamic_shapes``: trtgraph's ``{input_name: {dim: (min, opt, max)}}`` or torch.export's spec
+    (``torch.export.Dim`` ranges; opt is then the example's size). ``decompose``: lower the ops
+    without a trtgraph handler (``KEPT_OPS`` never)."""
+    t0 = time.perf_counter()
+    is_program = isinstance(model_or_program, torch.export.ExportedProgram)
+    if is_program:
+        if dynamic_shapes is not None:
+            raise InputError("dynamic_shapes cannot be given with an ExportedProgram: its dynamic dimensions "
+                             "were fixed by torch.export (pass the nn.Module, or export it with Dim ranges)")
+        ep = model_or_program
+        examples = _check_examples(example_inputs) if example_inputs is not None else example_inputs_of(ep)
+    else:
+        if example_inputs is None:
+            raise InputError("example inputs are needed to export an nn.Module")
+        examples = _check_examples(example_inputs)
+    names = list(input_names) if input_names else [f"input_{i}" for i in range(len(examples))]
+    if len(names) != len(examples):
+        raise InputError(f"{len(names)} input_names for {len(examples)} inputs")
+    user_ranges = None
+    if not is_program:
+        spec = dynamic_shapes
+        if is_trtgraph_ranges(dynamic_shapes):
+            user_ranges = parse_ranges(dynamic_shapes, names, examples)
+            spec = torch_spec(user_ranges, names) if user_ranges else None
+        _warn_if_training(model_or_program)
+        ep = export_program(model_or_program, examples, spec)
+    if decompose:
+        ep = decompose_missing(ep)
+    graph, root = adapt(ep, examples)
+    n_inputs = len(list(graph.inputs())) - 1
+    if n_inputs != len(examples):
+        raise InputError(f"the exported program takes {n_inputs} tensor inputs, {len(examples)} were given")
+    ranges = program_ranges(ep, graph, examples, names)
+    if user_ranges is not None:
+        # trtgraph's form: the user's (min, opt, max); export may have made a range narrower only by failing
+        ranges = {n: {a: user_ranges[n][a] for a in axes} for n, axes in ranges.items()}
+    facts = ShapeFacts(dynamic=dict(graph.dynamic), second_shapes=dict(graph.second_shapes))
+    return ExportedGraph(graph, root, ep, examples, ranges, facts, time.perf_counter() - t0)
+
+
+def torch2trt_export(model, inputs=None, input_names: Optional[list[str]] = None, verbose: bool = False,
+                     param_exclude: Optional[str] = None, precision: str = "fp32",
+                     progress: Optional[Callable] = None, dynamic_shapes=None, precision_policy=None,
+                     fold_batch_norm: bool = True, strict: bool = True):
+    """``core.torch2trt`` through ``torch.export``: adds the model's layers to the current network
+    (``trt_network``/``torch_network`` block). Returns ``(exported program, graph)``; the graph is a
+    :class:`trtgraph.core.Graph` (``graph.profile_shapes`` holds the optimization profile)."""
+    state = _current_state()
+    if state is None:
+        raise TrtGraphError("torch2trt_export must be called inside `with trt_network(net):` or "
+                            "`with torch_network():`")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if inputs is not None and (is_trt_tensor(inputs) or
+                               isinstance(inputs, (list, tuple)) and any(is_trt_tensor(x) for x in inputs)):
+        raise InputError("the export frontend takes torch tensors as inputs; chain networks with the TorchScript "
+                         "frontend (trtgraph.torch2trt)")
+    float_dtype = PRECISIONS[precision]
+    t0 = time.perf_counter()
+    ex = export_graph(model, inputs, None if state.debug else dynamic_shapes, input_names)
+    names = list(input_names) if input_names else [f"input_{i}" for i in range(len(ex.examples))]
+    t_trace = time.perf_counter() - t0
+
+    ctx = ConversionContext(state.network, float_dtype, state.keep)
+    net_inputs = []
+    for name, x in zip(names, ex.examples):
+        tensor = state.network.add_input(name, to_trt(x.dtype), network_shape(x, ex.ranges.get(name, {})))
+        if state.debug:
+            state.network.set_example(name, x)
+        if x.dtype.is_floating_point and float_dtype != x.dtype:
+            tensor = ctx.cast(tensor, float_dtype)
+        net_inputs.append(tensor)
+
+    graph = Graph(state.network, ex.graph, net_inputs, state.keep, state.debug, float_dtype)
+    graph.example_inputs = ex.examples
+    graph.trace = ex.root
+    graph.exported_program = ex.program
+    graph.profile_shapes = profile_shapes(ex.ranges, names, ex.examples)
+    walker = _Walker(state, ex.root, ex.graph, verbose, param_exclude, float_dtype, progress, ex.facts,
+                     as_policy(precision_policy), fold_batch_norm, [], strict)
+    outputs, records = walker.run(net_inputs)
+    graph.nodes = records
+    graph.fp32_nodes = list(walker.fp32_nodes)
+    graph.trace_warnings = list(walker.relaxed)
+    graph.output_groups = [len(_flatten(o)) for o in outputs]
+    graph.output_keys = _output_keys(outputs)
+    flat = _flatten(outputs)
+    for k, o in enumerate(flat):
+        if isinstance(o, _Excluded):
+            raise ParameterError(f"output {k} is parameter '{o.path}', excluded by param_exclude={o.pattern!r}")
+        if not (is_trt_tensor(o) or isinstance(o, torch.Tensor)):
+            raise TraceError(f"model output {k} is a {type(o).__name__}, not a tensor; trtgraph converts models "
+                             "whose outputs are tensors (or tuples/lists/dicts of them)")
+    graph.outputs = [o if is_trt_tensor(o) else ctx.constant(o) for o in flat]
+    graph.trace_seconds = t_trace
+    graph.convert_seconds = time.perf_counter() - t0
+    return ex.program, graph
+
+
+def convert_export(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
+                   output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
+                   verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
+                   dynamic_shapes=None, precision_policy=None, fold_batch_norm: bool = True,
+                   strict: bool = True):
+    """``trtgraph.convert`` through ``torch.export``: a :class:`trtgraph.api.Conversion`.
+    ``model`` may be an ``ExportedProgram`` (``inputs`` then optional)."""
+    from . import backend
+    from .api import Conversion, check_names
+
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if isinstance(inputs, torch.Tensor):
+        inputs = [inputs]
+    t0 = time.perf_counter()
+    builder, network = backend.create_builder_and_network()
+    with core.trt_network(network):
+        program, graph = torch2trt_export(model, inputs, input_names=list(input_names) if input_names else None,
+                                          verbose=verbose, param_exclude=param_exclude, precision=precision,
+                                          progress=progress, dynamic_shapes=dynamic_shapes,
+                                          precision_policy=precision_policy, fold_batch_norm=fold_batch_norm,
+                                          strict=strict)
+        names = list(input_names) if input_names else [f"input_{i}" for i in range(len(graph.example_inputs))]
+        outs = graph.outputs
+        default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
+        onames = list(output_names) if output_names else default
+        if len(onames) != len(outs):
+            raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
+        check_names(names, onames)
+        graph.mark_outputs(onames)
+    eager = model if isinstance(model, torch.nn.Module) else program.module()
+    return Conversion(eager, builder, network, graph, precision, names, onames, time.perf_counter() - t0)
