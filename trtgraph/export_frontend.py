@@ -171,6 +171,18 @@ def torch2trt_export(model, inputs=None, input_names: Optional[list[str]] = None
     return ex.program, graph
 
 
+class _ProgramModule(torch.nn.Module):
+    """An ExportedProgram as the eager model of a Conversion (``verify``): its module is kept
+    unregistered, since an exported module refuses ``eval()``."""
+
+    def __init__(self, program):
+        super().__init__()
+        object.__setattr__(self, "_program_module", program.module())
+
+    def forward(self, *args):
+        return self._program_module(*args)
+
+
 def convert_export(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
                    output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
                    verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
@@ -201,5 +213,5 @@ def convert_export(model, inputs=None, precision: str = "fp32", input_names: Opt
             raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
         check_names(names, onames)
         graph.mark_outputs(onames)
-    eager = model if isinstance(model, torch.nn.Module) else program.module()
+    eager = model if isinstance(model, torch.nn.Module) else _ProgramModule(program)
     return Conversion(eager, builder, network, graph, precision, names, onames, time.perf_counter() - t0)

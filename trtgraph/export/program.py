@@ -181,7 +181,7 @@ def decompose_missing(ep, kept=KEPT_OPS, rounds: int = 4):
     for _ in range(rounds):
         table = {}
         for op in missing_ops(ep, kept):
-            fn = defaults.get(op) if hasattr(defaults, "get") else (defaults[op] if op in defaults else None)
+            fn = defaults[op] if op in defaults else None
             if fn is None and torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd"):
                 fn = op.decompose
             if fn is not None:
