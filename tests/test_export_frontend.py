@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import trtgraph
 from conftest import randomize
 from trtgraph.errors import DynamicShapeError, InputError, ParameterError, UnsupportedOpsError
-from trtgraph.export_frontend import KEPT_OPS, convert_export, export_graph
+from trtgraph.export_frontend import KEPT_OPS, convert_export, export_graph, torch2trt_export
 from trtgraph.export.program import missing_ops
 from trtgraph.precision import PrecisionPolicy
 
@@ -37,7 +37,7 @@ def resnet18():
 
 
 def test_resnet18_static_matches_eager_with_torchscript_layer_names(resnet18):
-    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     conv = convert_export(resnet18, [x], input_names=["image"])
     _check(conv, x)
     ts = trtgraph.convert(resnet18, [x], input_names=["image"])
@@ -47,6 +47,7 @@ def test_resnet18_static_matches_eager_with_torchscript_layer_names(resnet18):
     assert any(r.fused for r in conv.graph.nodes), "batch norm folding did not happen"
 
 
+@pytest.mark.slow
 def test_resnet18_dynamic_batch_at_min_opt_max(resnet18):
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2))
     conv = convert_export(resnet18, [x], dynamic_shapes={"input_0": {0: (1, 2, 4)}})
@@ -58,6 +59,7 @@ def test_resnet18_dynamic_batch_at_min_opt_max(resnet18):
         assert report.max_rel < 1e-4, f"batch {b}: {report}"
 
 
+@pytest.mark.slow
 def test_tiny_bert_matches_eager_and_keeps_attention_whole():
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
@@ -233,3 +235,33 @@ def test_param_exclude_and_fp32_modules_follow_module_paths():
     assert any("aten::linear in module 'fc'" in n for n in conv.fp32_nodes), conv.fp32_nodes
     assert any("in module 'conv'" in n for n in ts_policy.fp32_nodes)
     assert conv.verify(x, rtol=1e-2).ok
+
+
+def test_debug_network_and_node_by_node_comparison_work_on_exported_graphs():
+    torch.manual_seed(0)
+    model = randomize(_ConvBn()).eval()
+    x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    with trtgraph.torch_network():
+        _, graph = torch2trt_export(model, [x])
+    values = trtgraph.debug.network_values(graph, [x])
+    with torch.no_grad():
+        want = model(x)
+    assert torch.allclose(values[graph.outputs[0].name], want, rtol=1e-4, atol=1e-5)
+    report = convert_export(model, [x]).verify(x, node_by_node=True)
+    assert report.ok and report.nodes_compared >= 1 and report.first_divergent is None, str(report)
+
+
+class _FixedView(torch.nn.Module):
+    def forward(self, x):
+        return x.view(4, -1) * 2  # bakes batch 4 in: a guard over the dynamic batch
+
+
+def test_guard_that_specializes_a_dynamic_dim_is_a_named_error():
+    with pytest.raises(DynamicShapeError, match="dynamic size"):
+        convert_export(_FixedView().eval(), [torch.randn(4, 3)], dynamic_shapes={"input_0": {0: (2, 4, 8)}})
+
+
+def test_unbounded_torch_dim_is_refused_by_name():
+    with pytest.raises(InputError, match="max"):
+        convert_export(_Flat().eval(), [torch.randn(3, 4, 6)],
+                       dynamic_shapes=({0: torch.export.Dim("b", min=2)},))

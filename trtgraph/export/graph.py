@@ -217,19 +217,24 @@ class _Sizes:
     def __init__(self, example: dict, other: dict):
         self.example = example
         self.other = other
+        self._cache: dict = {}  # (expr, which) -> int: many values share one size expression
 
-    @staticmethod
-    def _eval(s, values: dict) -> int:
+    def _eval(self, s, values: dict) -> int:
         if isinstance(s, int):
             return s
         expr = s.node.expr
-        try:
-            return int(expr.xreplace(values))
-        except (TypeError, ValueError):
-            hint = s.node.hint
-            if hint is None:
-                raise TraceError(f"cannot evaluate the symbolic size {expr} at the example inputs") from None
-            return int(hint)
+        if expr.is_number:
+            return int(expr)
+        key = (expr, values is self.example)
+        if key not in self._cache:
+            try:
+                self._cache[key] = int(expr.xreplace(values))
+            except (TypeError, ValueError):
+                hint = s.node.hint
+                if hint is None:
+                    raise TraceError(f"cannot evaluate the symbolic size {expr} at the example inputs") from None
+                self._cache[key] = int(hint)
+        return self._cache[key]
 
     def shape(self, shape, values=None) -> tuple:
         return tuple(self._eval(s, values if values is not None else self.example) for s in shape)
@@ -549,10 +554,15 @@ def _symbol_values(ep, example_inputs) -> _Sizes:
             example[sym] = sympy.Integer(int(hint))
         cur = int(example[sym])
         lo = int(rng.lower)
-        hi = int(rng.upper) if rng.upper.is_finite else cur + 37
+        hi = int(rng.upper) if bounded(rng.upper) else cur + 37
         choice = next((v for v in (hi, lo, cur + 1, cur - 1) if lo <= v <= hi and v != cur), cur)
         other[sym] = sympy.Integer(choice)
     return _Sizes(example, other)
+
+
+def bounded(bound) -> bool:
+    """True for a finite integer range bound (torch's ``int_oo`` and sympy's ``oo`` are not)."""
+    return bool(getattr(bound, "is_Integer", False))
 
 
 def fx_kinds(ep) -> list:

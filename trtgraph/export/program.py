@@ -177,10 +177,13 @@ def decompose_missing(ep, kept=KEPT_OPS, rounds: int = 4):
     left or nothing more can be lowered); everything else stays as exported."""
     from torch._decomp import core_aten_decompositions
 
-    defaults = core_aten_decompositions()
+    defaults = None
     for _ in range(rounds):
         table = {}
-        for op in missing_ops(ep, kept):
+        missing = missing_ops(ep, kept)
+        if missing and defaults is None:
+            defaults = core_aten_decompositions()
+        for op in missing:
             fn = defaults[op] if op in defaults else None
             if fn is None and torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd"):
                 fn = op.decompose
@@ -201,6 +204,8 @@ def program_ranges(ep, graph, examples: list, names: list[str]) -> dict:
     range of each size symbol, the example's size as opt."""
     import sympy
 
+    from .graph import bounded
+
     out: dict = {}
     for name, value, x in zip(names, list(graph.inputs())[1:], examples):
         axes = graph.dynamic.get(value)
@@ -214,7 +219,7 @@ def program_ranges(ep, graph, examples: list, names: list[str]) -> dict:
             if rng is None:
                 raise InputError(f"input {name!r} dim {axis} has the symbolic size {expr}, which is not a plain "
                                  "dimension: give it its own torch.export.Dim")
-            if not rng.upper.is_finite:
+            if not bounded(rng.upper):
                 raise InputError(f"input {name!r} dim {axis} has no maximum size: give its torch.export.Dim a max= "
                                  "(TensorRT's optimization profile needs one)")
             lo, hi = max(1, int(rng.lower)), int(rng.upper)
