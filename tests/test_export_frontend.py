@@ -7,12 +7,23 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import randomize
 
 import trtgraph
-from conftest import randomize
-from trtgraph.errors import DynamicShapeError, InputError, ParameterError, UnsupportedOpsError
-from trtgraph.export_frontend import KEPT_OPS, convert_export, export_graph, torch2trt_export
+from trtgraph.errors import (
+    DynamicShapeError,
+    InputError,
+    ParameterError,
+    UnsupportedOpsError,
+)
 from trtgraph.export.program import missing_ops
+from trtgraph.export_frontend import (
+    KEPT_OPS,
+    convert_export,
+    export_graph,
+    load_program,
+    torch2trt_export,
+)
 from trtgraph.precision import PrecisionPolicy
 
 
@@ -72,6 +83,13 @@ def test_tiny_bert_matches_eager_and_keeps_attention_whole():
     kinds = {r.kind for r in conv.graph.nodes}
     assert {"aten::scaled_dot_product_attention", "aten::layer_norm", "aten::linear"} <= kinds
     _check(conv, ids)
+    # dynamic batch and sequence length: SymInt arithmetic on both sizes runs in the network
+    dyn = convert_export(model, [ids], dynamic_shapes={"input_0": {0: (1, 2, 4), 1: (4, 16, 32)}})
+    assert dyn.profiles == {"input_0": ((1, 4), (2, 16), (4, 32))}
+    dyn.build()
+    for b, s in ((1, 4), (4, 32), (3, 7)):
+        report = dyn.verify(torch.randint(0, 100, (b, s), generator=torch.Generator().manual_seed(b)))
+        assert report.max_rel < 1e-4, f"({b}, {s}): {report}"
 
 
 class _ConvBn(torch.nn.Module):
@@ -220,6 +238,24 @@ def test_exported_program_converts_alone_and_refuses_new_dynamic_shapes():
     _check(conv, x)
     with pytest.raises(InputError, match="ExportedProgram"):
         export_graph(ep, [x], dynamic_shapes={"input_0": {0: (1, 1, 2)}})
+    with pytest.raises(InputError, match=r"takes torch.float32 \(1, 3, 8, 8\)"):
+        export_graph(ep, [torch.randn(2, 3, 8, 8)])
+
+
+def test_saved_program_loads_and_converts(tmp_path):
+    torch.manual_seed(0)
+    model = _Flat().eval()
+    x = torch.randn(3, 4, 6)
+    path = tmp_path / "flat.pt2"
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("b", max=6)},)), path)
+    conv = convert_export(load_program(str(path)), [torch.randn(5, 4, 6)])
+    assert conv.profiles["input_0"][2] == (6, 4, 6)
+    y = torch.randn(4, 4, 6)
+    assert torch.allclose(conv.evaluate(y)[0], model(y))
+    bad = tmp_path / "bad.pt2"
+    bad.write_bytes(b"not a program")
+    with pytest.raises(InputError, match="not a loadable"):
+        load_program(str(bad))
 
 
 def test_param_exclude_and_fp32_modules_follow_module_paths():

@@ -16,25 +16,40 @@ dimension is a :class:`DynamicShapeError` with its source line.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Sequence
 
 import torch
 
 from . import core
-from .core import (_Excluded, _current_state, _flatten, _output_keys, _Walker, _warn_if_training, Graph,
-                   is_trt_tensor)
 from .context import ConversionContext
+from .core import (
+    Graph,
+    _current_state,
+    _Excluded,
+    _flatten,
+    _output_keys,
+    _Walker,
+    _warn_if_training,
+    is_trt_tensor,
+)
 from .dtypes import PRECISIONS, to_trt
 from .dynamic import ShapeFacts, network_shape, parse_ranges, profile_shapes
 from .errors import InputError, ParameterError, TraceError, TrtGraphError
 from .export import handlers as _int_handlers  # noqa: F401 - registers aten::<op>.int
 from .export.graph import AttrTree, ExportGraph, adapt
-from .export.program import (KEPT_OPS, decompose_missing, example_inputs_of, export_program, is_trtgraph_ranges,
-                             program_ranges, torch_spec)
+from .export.program import (
+    KEPT_OPS,
+    decompose_missing,
+    example_inputs_of,
+    export_program,
+    is_trtgraph_ranges,
+    program_ranges,
+    torch_spec,
+)
 from .precision import as_policy
 
-__all__ = ["ExportedGraph", "KEPT_OPS", "export_graph", "torch2trt_export", "convert_export"]
+__all__ = ["KEPT_OPS", "ExportedGraph", "convert_export", "export_graph", "load_program", "torch2trt_export"]
 
 
 @dataclass
@@ -69,7 +84,7 @@ def _check_examples(inputs) -> list:
 
 
 def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
-                 input_names: Optional[Sequence[str]] = None, decompose: bool = True) -> ExportedGraph:
+                 input_names: Sequence[str] | None = None, decompose: bool = True) -> ExportedGraph:
     """Export ``model_or_program`` (an ``nn.Module``, or an ``ExportedProgram`` as it is) and adapt it.
 
     ``dynamic_shapes``: trtgraph's ``{input_name: {dim: (min, opt, max)}}`` or torch.export's spec
@@ -105,6 +120,8 @@ def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
     if n_inputs != len(examples):
         raise InputError(f"the exported program takes {n_inputs} tensor inputs, {len(examples)} were given")
     ranges = program_ranges(ep, graph, examples, names)
+    if is_program:
+        _check_program_inputs(graph, examples, names, ranges)
     if user_ranges is not None:
         # trtgraph's form: the user's (min, opt, max); export may have made a range narrower only by failing
         ranges = {n: {a: user_ranges[n][a] for a in axes} for n, axes in ranges.items()}
@@ -112,9 +129,39 @@ def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
     return ExportedGraph(graph, root, ep, examples, ranges, facts, time.perf_counter() - t0)
 
 
-def torch2trt_export(model, inputs=None, input_names: Optional[list[str]] = None, verbose: bool = False,
-                     param_exclude: Optional[str] = None, precision: str = "fp32",
-                     progress: Optional[Callable] = None, dynamic_shapes=None, precision_policy=None,
+def _check_program_inputs(graph: ExportGraph, examples: list, names: list, ranges: dict) -> None:
+    """Example inputs given with an ExportedProgram must fit it: dtype, rank, static sizes, ranges."""
+    from .frontend import traced_type
+
+    for name, value, x in zip(names, list(graph.inputs())[1:], examples):
+        tt = traced_type(value)
+        dynamic = ranges.get(name, {})
+        ok = tt is not None and tt.dtype == x.dtype and len(tt.shape) == x.dim() and all(
+            (dynamic[i][0] <= d <= dynamic[i][2]) if i in dynamic else d == t
+            for i, (d, t) in enumerate(zip(x.shape, tt.shape)))
+        if not ok:
+            want = "(" + ", ".join(f"{dynamic[i][0]}..{dynamic[i][2]}" if i in dynamic else str(t)
+                                   for i, t in enumerate(tt.shape)) + ")" if tt is not None else "?"
+            raise InputError(f"input {name!r} is {x.dtype} {tuple(x.shape)}; the exported program takes "
+                             f"{tt.dtype if tt is not None else '?'} {want}")
+
+
+def load_program(path):
+    """An ExportedProgram saved with ``torch.export.save`` (a ``.pt2`` file), or a named InputError."""
+    import os
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path!r} is not a regular file; give a program saved with torch.export.save")
+    try:
+        return torch.export.load(path)
+    except Exception as exc:  # noqa: BLE001 - any failure means the same to the user
+        raise InputError(f"{path}: not a loadable torch.export program ({type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+
+
+def torch2trt_export(model, inputs=None, input_names: list[str] | None = None, verbose: bool = False,
+                     param_exclude: str | None = None, precision: str = "fp32",
+                     progress: Callable | None = None, dynamic_shapes=None, precision_policy=None,
                      fold_batch_norm: bool = True, strict: bool = True):
     """``core.torch2trt`` through ``torch.export``: adds the model's layers to the current network
     (``trt_network``/``torch_network`` block). Returns ``(exported program, graph)``; the graph is a
@@ -183,9 +230,9 @@ class _ProgramModule(torch.nn.Module):
         return self._program_module(*args)
 
 
-def convert_export(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
-                   output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
-                   verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
+def convert_export(model, inputs=None, precision: str = "fp32", input_names: Sequence[str] | None = None,
+                   output_names: Sequence[str] | None = None, param_exclude: str | None = None,
+                   verbose: bool = False, progress: Callable[[int, int], None] | None = None,
                    dynamic_shapes=None, precision_policy=None, fold_batch_norm: bool = True,
                    strict: bool = True):
     """``trtgraph.convert`` through ``torch.export``: a :class:`trtgraph.api.Conversion`.

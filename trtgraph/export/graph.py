@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -53,7 +53,7 @@ class AttrTree:
         return f"AttrTree({self._path or '<root>'})"
 
     @classmethod
-    def from_tensors(cls, tensors: dict) -> "AttrTree":
+    def from_tensors(cls, tensors: dict) -> AttrTree:
         root = cls()
         for fqn, value in tensors.items():
             obj = root
@@ -81,9 +81,9 @@ class _Type:
 class ExValue:
     """One value of the adapted graph (a ``torch._C.Value`` look-alike)."""
 
-    __slots__ = ("_node", "_type", "_name", "_uses", "_ivalue", "__weakref__")
+    __slots__ = ("__weakref__", "_ivalue", "_name", "_node", "_type", "_uses")
 
-    def __init__(self, node: "ExNode", name: str, jit_type=None, ivalue=None):
+    def __init__(self, node: ExNode, name: str, jit_type=None, ivalue=None):
         self._node = node
         self._name = name
         self._type = jit_type if jit_type is not None else _Type("Any")
@@ -99,10 +99,10 @@ class ExValue:
     def uses(self):
         return self._uses
 
-    def debugName(self):  # noqa: N802 - TorchScript's name
+    def debugName(self):
         return self._name
 
-    def toIValue(self):  # noqa: N802
+    def toIValue(self):
         return self._ivalue
 
     def __repr__(self):
@@ -113,7 +113,7 @@ class ExNode:
     """One node of the adapted graph (a ``torch._C.Node`` look-alike)."""
 
     def __init__(self, kind: str, inputs: list, schema: str = "(no schema)", scope: str = "",
-                 source: str = "", attrs: Optional[dict] = None):
+                 source: str = "", attrs: dict | None = None):
         self._kind = kind
         self._inputs = list(inputs)
         self._outputs: list = []
@@ -129,7 +129,7 @@ class ExNode:
     def inputs(self):
         return iter(self._inputs)
 
-    def inputsAt(self, i: int):  # noqa: N802
+    def inputsAt(self, i: int):
         return self._inputs[i]
 
     def input(self):
@@ -148,10 +148,10 @@ class ExNode:
     def schema(self) -> str:
         return self._schema
 
-    def scopeName(self) -> str:  # noqa: N802
+    def scopeName(self) -> str:
         return f"__module.{self._scope}" if self._scope else "__module"
 
-    def sourceRange(self) -> str:  # noqa: N802
+    def sourceRange(self) -> str:
         return self._source
 
     def s(self, name: str):
@@ -322,7 +322,7 @@ class _Builder:
 
     def argument(self, a, scope: str, source: str) -> ExValue:
         """An FX argument as a value: graph values, constants, lists of either."""
-        import torch.fx as fx
+        from torch import fx
 
         if isinstance(a, fx.Node):
             v = self.env.get(a)
@@ -449,11 +449,11 @@ class _Builder:
         src, index = fx_node.args
         if src in self.unpacked:
             self.env[fx_node] = self.unpacked[src][index]
-            return None
+            return
         v = self.env.get(src)
         if isinstance(v, list):
             self.env[fx_node] = v[index]
-            return None
+            return
         raise TraceError(f"exported graph: {fx_node.name} indexes {src.name}, which is not a multi-result op")
 
     def output(self, fx_node, out_spec):
@@ -478,7 +478,7 @@ class _Builder:
             v._uses.append((None, k))
 
 
-def _dict_keys(spec) -> Optional[list]:
+def _dict_keys(spec) -> list | None:
     """String keys of a dict-like output (a dict, or transformers' ModelOutput) of tensor leaves."""
     if spec is None or not isinstance(spec.type, type) or not issubclass(spec.type, dict):
         return None
@@ -488,7 +488,7 @@ def _dict_keys(spec) -> Optional[list]:
     return keys
 
 
-def adapt(ep, example_inputs: Optional[list] = None) -> tuple[ExportGraph, AttrTree]:
+def adapt(ep, example_inputs: list | None = None) -> tuple[ExportGraph, AttrTree]:
     """The walker's view of ``ep``: ``(graph, attribute tree)``. ``example_inputs`` fix the values
     of the size symbols (else their hints)."""
     from torch.export.graph_signature import InputKind
@@ -523,7 +523,6 @@ def adapt(ep, example_inputs: Optional[list] = None) -> tuple[ExportGraph, AttrT
 def _symbol_values(ep, example_inputs) -> _Sizes:
     """The value of each size symbol at the example inputs, and a second value inside its range."""
     import sympy
-
     from torch.export.graph_signature import InputKind
 
     example: dict = {}

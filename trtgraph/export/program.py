@@ -132,7 +132,7 @@ def export_program(model, examples: list, dynamic_shapes=None):
     with TRACE_LOCK, _preserved_module_state(model), _guard_log() as guards:
         try:
             return torch.export.export(model, tuple(examples), dynamic_shapes=dynamic_shapes, strict=False)
-        except Exception as exc:  # noqa: BLE001 - re-raised named
+        except Exception as exc:
             if _is_constraint_violation(exc):
                 lines = sorted({w for _, w in guards.guards if w})
                 checks = "; ".join(f"{e} at {w}" if w else e for e, w in guards.guards if w) or "(no source line)"
@@ -193,7 +193,7 @@ def decompose_missing(ep, kept=KEPT_OPS, rounds: int = 4):
             return ep
         try:
             ep = ep.run_decompositions(table)
-        except Exception as exc:  # noqa: BLE001 - named
+        except Exception as exc:
             names = ", ".join(str(op) for op in table)
             raise TraceError(f"decomposing {names} (no trtgraph handler) failed: {type(exc).__name__}: {exc}") from exc
     return ep
