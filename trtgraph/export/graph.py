@@ -41,6 +41,7 @@ _ASSERT_PREFIXES = ("_assert", "sym_constrain_range")
 _SYM_OPS = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.floordiv: "floordiv"}
 
 _CONV_OPS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
+_CONV_TRANSPOSE_OPS = {"conv_transpose1d": 1, "conv_transpose2d": 2, "conv_transpose3d": 3}
 
 
 class AttrTree:
@@ -374,6 +375,7 @@ class _Builder:
             if target is torch.ops.aten.sym_size.int:
                 return self.op(fx_node, torch.ops.aten.size.int, scope, source)
             if name in _CONV_OPS and target._overloadname == "default" or \
+                    name in _CONV_TRANSPOSE_OPS and target._overloadname == "input" or \
                     target is torch.ops.aten.convolution.default:
                 return self.convolution(fx_node, scope, source)
             return self.op(fx_node, target, scope, source)
@@ -424,12 +426,17 @@ class _Builder:
         return node
 
     def convolution(self, fx_node, scope, source):
-        """conv1d/2d/3d and convolution as TorchScript's ``aten::_convolution`` (all arguments)."""
+        """conv1d/2d/3d, conv_transpose1d/2d/3d and convolution as TorchScript's ``aten::_convolution``
+        (all arguments)."""
         target = fx_node.target
         values = self._bind(target._schema, fx_node.args, fx_node.kwargs)
         if target is torch.ops.aten.convolution.default:
             x, w, b, stride, padding, dilation, transposed, output_padding, groups = values
             nd = len(stride)
+        elif target._schema.name.split("::")[-1] in _CONV_TRANSPOSE_OPS:
+            nd = _CONV_TRANSPOSE_OPS[target._schema.name.split("::")[-1]]
+            x, w, b, stride, padding, output_padding, groups, dilation = values
+            transposed = True
         else:
             nd = _CONV_OPS[target._schema.name.split("::")[-1]]
             x, w, b, stride, padding, dilation, groups = values

@@ -20,15 +20,16 @@ import torch
 from ..errors import DynamicShapeError, InputError, TraceError
 from ..registry import lookup
 
-# aten ops kept whole even when the default decompositions would lower them: trtgraph has one
-# handler (often one TensorRT layer) for each, numerically closer and faster than the pieces
+# aten ops never decomposed: trtgraph has one handler (often one TensorRT layer) for each, numerically
+# closer and faster than the pieces (convolutions reach the walker as aten::_convolution). Only ops
+# without a handler are lowered (decompose_missing), so these stay whole even if a later table grows.
 KEPT_OPS = frozenset({
     # matrix products and convolutions
     "linear", "matmul", "addmm", "bmm", "baddbmm", "einsum", "conv1d", "conv2d", "conv3d", "convolution",
     "_convolution", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     # normalization
     "batch_norm", "_native_batch_norm_legit_no_training", "layer_norm", "native_layer_norm", "group_norm",
-    "native_group_norm", "instance_norm", "rms_norm",
+    "native_group_norm", "instance_norm",
     # attention
     "scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention",
@@ -38,7 +39,7 @@ KEPT_OPS = frozenset({
     "pixel_shuffle", "pixel_unshuffle",
     # activations and softmax
     "gelu", "silu", "mish", "hardswish", "hardsigmoid", "hardtanh", "softplus", "elu", "selu", "leaky_relu",
-    "softmax", "_softmax", "log_softmax", "_log_softmax",
+    "softmax", "_softmax", "log_softmax",
     # pooling and embedding
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool2d", "embedding",
@@ -152,11 +153,12 @@ def _op_key(op) -> tuple[str, str]:
 
 
 def _handled(op) -> bool:
-    from .graph import _ASSERT_PREFIXES, _CONV_OPS
+    from .graph import _ASSERT_PREFIXES, _CONV_OPS, _CONV_TRANSPOSE_OPS
 
     name, overload = _op_key(op)
     short = name.split("::")[-1]
-    if short.startswith(_ASSERT_PREFIXES) or short in _CONV_OPS or op is torch.ops.aten.sym_size.int:
+    if short.startswith(_ASSERT_PREFIXES) or short in _CONV_OPS or short in _CONV_TRANSPOSE_OPS or \
+            op is torch.ops.aten.sym_size.int:
         return True
     return lookup(name, overload) is not None
 
