@@ -303,8 +303,18 @@ class _FixedView(torch.nn.Module):
 
 
 def test_guard_that_specializes_a_dynamic_dim_is_a_named_error():
-    with pytest.raises(DynamicShapeError, match="dynamic size"):
+    with pytest.raises(DynamicShapeError, match="dynamic size at .*test_export_frontend.py"):
         convert_export(_FixedView().eval(), [torch.randn(4, 3)], dynamic_shapes={"input_0": {0: (2, 4, 8)}})
+
+
+def test_example_of_size_one_in_a_dynamic_dim_converts():
+    # torch.export alone would specialize the batch to 1; trtgraph's ranges export at size 2 instead
+    x = torch.randn(1, 4, 6)
+    conv = convert_export(_Flat().eval(), [x], dynamic_shapes={"input_0": {0: (1, 1, 5)}})
+    assert conv.profiles == {"input_0": ((1, 4, 6), (1, 4, 6), (5, 4, 6))}
+    for b in (1, 5):
+        y = torch.randn(b, 4, 6)
+        assert torch.allclose(conv.evaluate(y)[0], _Flat()(y))
 
 
 def test_unbounded_torch_dim_is_refused_by_name():

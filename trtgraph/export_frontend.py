@@ -34,7 +34,7 @@ from .core import (
     is_trt_tensor,
 )
 from .dtypes import PRECISIONS, to_trt
-from .dynamic import ShapeFacts, network_shape, parse_ranges, profile_shapes
+from .dynamic import ShapeFacts, network_shape, parse_ranges, profile_shapes, resized
 from .errors import InputError, ParameterError, TraceError, TrtGraphError
 from .export import handlers as _int_handlers  # noqa: F401 - registers aten::<op>.int
 from .export.graph import AttrTree, ExportGraph, adapt
@@ -108,11 +108,13 @@ def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
     user_ranges = None
     if not is_program:
         spec = dynamic_shapes
+        to_export = examples
         if is_trtgraph_ranges(dynamic_shapes):
             user_ranges = parse_ranges(dynamic_shapes, names, examples)
             spec = torch_spec(user_ranges, names) if user_ranges else None
+            to_export = _examples_not_one(examples, names, user_ranges)
         _warn_if_training(model_or_program)
-        ep = export_program(model_or_program, examples, spec)
+        ep = export_program(model_or_program, to_export, spec)
     if decompose:
         ep = decompose_missing(ep)
     graph, root = adapt(ep, examples)
@@ -127,6 +129,16 @@ def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
         ranges = {n: {a: user_ranges[n][a] for a in axes} for n, axes in ranges.items()}
     facts = ShapeFacts(dynamic=dict(graph.dynamic), second_shapes=dict(graph.second_shapes))
     return ExportedGraph(graph, root, ep, examples, ranges, facts, time.perf_counter() - t0)
+
+
+def _examples_not_one(examples: list, names: list, ranges: dict) -> list:
+    """torch.export specializes a size-1 example dimension to 1: export with size 2 (or opt) there
+    instead, inside the range (the network's example inputs stay the user's)."""
+    out = []
+    for name, x in zip(names, examples):
+        axes = {a: min(max(2, opt), hi) for a, (lo, opt, hi) in ranges.get(name, {}).items() if x.shape[a] == 1}
+        out.append(resized(x, axes) if axes else x)
+    return out
 
 
 def _check_program_inputs(graph: ExportGraph, examples: list, names: list, ranges: dict) -> None:

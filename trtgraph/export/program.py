@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import sys
 from typing import Optional
 
 import torch
@@ -46,6 +47,8 @@ KEPT_OPS = frozenset({
 })
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_LOGGING_DIR = os.path.dirname(logging.__file__) + os.sep
 _NAME_RE = re.compile(r"[^0-9A-Za-z_]")
 
 
@@ -85,14 +88,22 @@ class _GuardLog(logging.Handler):
     def emit(self, record):
         if "[guard added]" not in str(record.msg) or not record.args or len(record.args) < 3:
             return
-        expr, where = str(record.args[1]), ""
-        loc = record.args[2]
-        for frame in (getattr(loc, "maybe_user_loc", None), getattr(loc, "framework_loc", None)):
-            filename = getattr(frame, "filename", None)
-            if filename and not filename.startswith(_TORCH_DIR):
-                where = f"{filename}:{frame.lineno} ({frame.name})"
-                break
-        self.guards.append((expr, where))
+        self.guards.append((str(record.args[1]), _user_frame()))
+
+
+def _user_frame() -> str:
+    """The innermost frame of the running stack outside torch, logging and trtgraph: the model's
+    line that made torch.export add the guard being logged."""
+    frame = sys._getframe(1)
+    try:
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not filename.startswith((_TORCH_DIR, _OWN_DIR, _LOGGING_DIR)) and not filename.startswith("<"):
+                return f"{filename}:{frame.f_lineno} ({frame.f_code.co_name})"
+            frame = frame.f_back
+        return ""
+    finally:
+        del frame
 
 
 @contextlib.contextmanager
@@ -135,17 +146,24 @@ def export_program(model, examples: list, dynamic_shapes=None):
             return torch.export.export(model, tuple(examples), dynamic_shapes=dynamic_shapes, strict=False)
         except Exception as exc:
             if _is_constraint_violation(exc):
-                lines = sorted({w for _, w in guards.guards if w})
-                checks = "; ".join(f"{e} at {w}" if w else e for e, w in guards.guards if w) or "(no source line)"
-                where = f" at {lines[0]}" if lines else ""
-                first = str(exc).strip().splitlines()
-                detail = " ".join(line.strip() for line in first[:3])
-                raise DynamicShapeError(
-                    f"the model checks a dynamic size{where}: torch.export found a shape check that does not hold "
-                    f"over the whole dynamic range ({detail}); guards: {checks}. The engine would compute one "
-                    "path at every size: narrow the range or make the dimension static") from exc
+                raise DynamicShapeError(_violation_message(exc, guards.guards)) from exc
             raise TraceError(f"torch.export.export failed: {type(exc).__name__}: "
                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+
+
+def _violation_message(exc, guards: list) -> str:
+    """A constraint violation in trtgraph's words: what torch found, and the guards' source lines."""
+    text = str(exc).strip().splitlines()
+    found = [line.strip()[2:] for line in text if line.strip().startswith("- ")] or text[:1]
+    detail = "; ".join(found)
+    lines = sorted({w for _, w in guards if w})
+    if lines:
+        checks = "; ".join(f"{e} at {w}" for e, w in guards if w)
+        return (f"the model checks a dynamic size at {lines[0]}: the check does not hold over the whole dynamic "
+                f"range ({detail}); shape checks: {checks}. The engine would compute one path at every size: "
+                "narrow the range or make the dimension static")
+    return (f"torch.export cannot keep a dynamic dimension dynamic: {detail}. Narrow the range, make the "
+            "dimension static, or give an example whose dynamic sizes are not 1")
 
 
 def _op_key(op) -> tuple[str, str]:
