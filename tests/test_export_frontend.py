@@ -330,3 +330,25 @@ def test_every_kept_op_has_a_handler():
         if not any(_handled(op) for op in ops):
             missing.append(name)
     assert not missing, f"kept whole but no handler: {missing}"
+
+
+class _Scale(torch.nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x * self.k
+
+
+def test_saved_engine_and_model_hash_see_the_exported_graph(tmp_path):
+    from trtgraph.serialization import model_hash
+
+    x = torch.randn(2, 3)
+    a, b = export_graph(_Scale(2.0).eval(), [x]), export_graph(_Scale(3.0).eval(), [x])
+    assert model_hash(None, a.graph) != model_hash(None, b.graph)  # constants are part of the graph text
+    assert model_hash(None, a.graph) == model_hash(None, export_graph(_Scale(2.0).eval(), [x]).graph)
+    ep = torch.export.export(_ConvBn().eval(), (torch.randn(1, 3, 8, 8),))
+    path = convert_export(ep).save(tmp_path / "convbn.engine")
+    meta = trtgraph.serialization.load_files(path)[1]
+    assert meta.inputs[0].name == "input_0"

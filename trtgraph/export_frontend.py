@@ -237,6 +237,12 @@ class _ProgramModule(torch.nn.Module):
     def __init__(self, program):
         super().__init__()
         object.__setattr__(self, "_program_module", program.module())
+        # the program's weights as this module's buffers (shared, not copied): the model hash and the
+        # change fingerprint see them
+        tensors = dict(program.state_dict)
+        tensors.update({k: v for k, v in program.constants.items() if isinstance(v, torch.Tensor)})
+        for name, t in tensors.items():
+            self.register_buffer(name.replace(".", "__"), t.detach(), persistent=False)
 
     def forward(self, *args):
         return self._program_module(*args)

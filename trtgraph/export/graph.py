@@ -158,10 +158,29 @@ class ExNode:
     def s(self, name: str):
         return self._attrs[name]
 
+    # attribute access as on a TorchScript node (``serialization.model_hash`` reads constants)
+    def hasAttribute(self, name: str) -> bool:
+        return name in self._attrs
+
+    def kindOf(self, name: str) -> str:
+        value = self._attrs[name]
+        return "t" if isinstance(value, torch.Tensor) else "s" if isinstance(value, str) else "ival"
+
+    def t(self, name: str):
+        return self._attrs[name]
+
+    def blocks(self):
+        return iter(())
+
     def __repr__(self):
-        outs = ", ".join(map(repr, self._outputs))
+        outs = ", ".join(f"{v!r} : {v.type()}" for v in self._outputs)
         ins = ", ".join(map(repr, self._inputs))
-        return f"{outs} = {self._kind}({ins})" + (f"  # {self._scope}" if self._scope else "")
+        attrs = ""
+        if self._attrs:
+            shown = {k: (f"tensor{tuple(v.shape)}" if isinstance(v, torch.Tensor) else repr(v))
+                     for k, v in self._attrs.items()}
+            attrs = "[" + ", ".join(f"{k}={v}" for k, v in shown.items()) + "]"
+        return f"{outs} = {self._kind}{attrs}({ins})" + (f"  # {self._scope}" if self._scope else "")
 
 
 class ExportGraph:
@@ -299,7 +318,7 @@ class _Builder:
         return value
 
     def constant(self, value) -> ExValue:
-        node = ExNode("prim::Constant", [])
+        node = ExNode("prim::Constant", [], attrs={"value": value})
         out = self._add(node, 1)[0]
         out._ivalue = value
         if value is None:
