@@ -352,3 +352,19 @@ def test_saved_engine_and_model_hash_see_the_exported_graph(tmp_path):
     path = convert_export(ep).save(tmp_path / "convbn.engine")
     meta = trtgraph.serialization.load_files(path)[1]
     assert meta.inputs[0].name == "input_0"
+
+
+def test_key_graph_hashes_the_program_weights():
+    from trtgraph.export_frontend import key_graph
+    from trtgraph.serialization import model_hash
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(3, 4).eval()
+    x = torch.randn(2, 3)
+    graph, examples, owner = key_graph(torch.export.export(lin, (x,)))
+    before = model_hash(owner, graph)
+    with torch.no_grad():
+        lin.weight.add_(1.0)  # the program shares the module's weights
+    graph2, _, owner2 = key_graph(torch.export.export(lin, (x,)))
+    assert model_hash(owner2, graph2) != before
+    assert [tuple(e.shape) for e in examples] == [(2, 3)]

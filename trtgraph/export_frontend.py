@@ -49,7 +49,7 @@ from .export.program import (
 )
 from .precision import as_policy
 
-__all__ = ["KEPT_OPS", "ExportedGraph", "convert_export", "export_graph", "load_program", "torch2trt_export"]
+__all__ = ["KEPT_OPS", "ExportedGraph", "convert_export", "export_graph", "key_graph", "load_program", "torch2trt_export"]
 
 
 @dataclass
@@ -246,6 +246,14 @@ class _ProgramModule(torch.nn.Module):
 
     def forward(self, *args):
         return self._program_module(*args)
+
+
+def key_graph(model, inputs=None, dynamic_shapes=None):
+    """For the engine cache's key: ``(adapted graph, example inputs, module owning the weights)``;
+    ``serialization.model_hash(owner, graph)`` hashes it like a traced graph."""
+    ex = export_graph(model, inputs, dynamic_shapes)
+    owner = model if isinstance(model, torch.nn.Module) else _ProgramModule(ex.program)
+    return ex.graph, ex.examples, owner
 
 
 def convert_export(model, inputs=None, precision: str = "fp32", input_names: Sequence[str] | None = None,
