@@ -368,3 +368,19 @@ def test_key_graph_hashes_the_program_weights():
     graph2, _, owner2 = key_graph(torch.export.export(lin, (x,)))
     assert model_hash(owner2, graph2) != before
     assert [tuple(e.shape) for e in examples] == [(2, 3)]
+
+
+class _DataBranch(torch.nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:  # reads tensor data in Python
+            return x * 2
+        return x
+
+
+def test_data_dependent_branch_is_a_named_trace_error_with_its_line():
+    from trtgraph.errors import TraceError
+
+    with pytest.raises(TraceError, match="tensor data") as info:
+        convert_export(_DataBranch().eval(), [torch.randn(3)])
+    line = _DataBranch.forward.__code__.co_firstlineno + 1
+    assert f"test_export_frontend.py:{line}" in str(info.value)

@@ -91,6 +91,17 @@ class _GuardLog(logging.Handler):
         self.guards.append((str(record.args[1]), _user_frame()))
 
 
+def _traceback_line(exc) -> str:
+    """The innermost frame of an exception's traceback outside torch and trtgraph ('' if none)."""
+    import traceback
+
+    found = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if not frame.filename.startswith((_TORCH_DIR, _OWN_DIR, _LOGGING_DIR)) and not frame.filename.startswith("<"):
+            found = f"{frame.filename}:{frame.lineno} ({frame.name})"
+    return found
+
+
 def _user_frame() -> str:
     """The innermost frame of the running stack outside torch, logging and trtgraph: the model's
     line that made torch.export add the guard being logged."""
@@ -147,8 +158,14 @@ def export_program(model, examples: list, dynamic_shapes=None):
         except Exception as exc:
             if _is_constraint_violation(exc):
                 raise DynamicShapeError(_violation_message(exc, guards.guards)) from exc
-            raise TraceError(f"torch.export.export failed: {type(exc).__name__}: "
-                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+            where = _traceback_line(exc)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            hint = ""
+            if "data-dependent" in first or type(exc).__name__.startswith("GuardOnDataDependent"):
+                hint = ("; Python reads a value computed from tensor data (if x.sum() > 0, .item(), .tolist()): the "
+                        "engine would follow the example's branch. Compute it with tensor ops (torch.where)")
+            raise TraceError(f"torch.export.export failed{' at ' + where if where else ''}: "
+                             f"{type(exc).__name__}: {first}{hint}") from exc
 
 
 def _violation_message(exc, guards: list) -> str:
