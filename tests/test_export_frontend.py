@@ -227,6 +227,23 @@ class _Flat(torch.nn.Module):
         return x.reshape(n * 2, -1) + 1  # SymInt arithmetic on the dynamic size
 
 
+class _Half(torch.nn.Module):
+    def forward(self, x):
+        n = x.shape[0] // 2 + 2  # floor division and addition on the dynamic size
+        return x.sum(dim=0, keepdim=True).expand(n, -1) - 1
+
+
+def test_symint_floor_division_runs_in_the_network():
+    conv = convert_export(_Half().eval(), [torch.randn(6, 3)], dynamic_shapes={"input_0": {0: (2, 6, 11)}})
+    computed = {r.kind for r in conv.graph.nodes if not r.folded}
+    assert {"aten::size", "aten::floor_divide", "aten::add"} <= computed, computed
+    conv.build()
+    for b in (2, 7, 11):
+        y = torch.randn(b, 3)
+        got = conv.evaluate(y)[0]
+        assert got.shape == (b // 2 + 2, 3) and torch.allclose(got, _Half()(y))
+
+
 def test_torch_export_dims_give_the_profile_and_symint_arithmetic_converts():
     x = torch.randn(3, 4, 6)
     batch = torch.export.Dim("batch", min=2, max=9)

@@ -36,7 +36,6 @@ from .core import (
 from .dtypes import PRECISIONS, to_trt
 from .dynamic import ShapeFacts, network_shape, parse_ranges, profile_shapes, resized
 from .errors import InputError, ParameterError, TraceError, TrtGraphError
-from .export import handlers as _int_handlers  # noqa: F401 - registers aten::<op>.int
 from .export.graph import AttrTree, ExportGraph, adapt
 from .export.program import (
     KEPT_OPS,

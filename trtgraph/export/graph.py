@@ -15,7 +15,8 @@ an exported program, so that the walker runs on it unchanged:
 - ``getitem`` on an op with several results picks that node output; on an op returning a list,
   an output of a ``prim::ListUnpack`` node placed right after the op;
 - ``sym_size.int`` becomes ``aten::size`` (the walker folds static sizes and follows dynamic ones);
-  SymInt arithmetic (``operator.mul`` ...) becomes the ``aten::<op>.int`` ops;
+  SymInt arithmetic (``operator.mul`` ...) becomes ``aten::mul`` & co. on 0-d int64 tensors, as
+  TorchScript records it after ``prim::NumToTensor``;
 - convolutions (``conv1d/2d/3d``, ``convolution``) become ``aten::_convolution`` as TorchScript
   records them, so batch-norm folding finds them;
 - FX ``meta["val"]`` gives each value's type (symbolic sizes at the example's values; the dynamic
@@ -37,8 +38,12 @@ _FRAME_RE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<
 # ops that only check things at run time (export's shape/metadata assertions): not part of the network
 _ASSERT_PREFIXES = ("_assert", "sym_constrain_range")
 
-# SymInt arithmetic recorded as Python operators -> the TorchScript integer ops (handlers in .handlers)
-_SYM_OPS = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.floordiv: "floordiv"}
+# SymInt arithmetic recorded as Python operators -> what TorchScript records for it (the ops on the
+# 0-d tensors of prim::NumToTensor): a dynamic size is a 0-d int64 network tensor
+_SYM_OPS = {operator.add: "add.Tensor", operator.sub: "sub.Tensor", operator.mul: "mul.Tensor",
+            operator.floordiv: "floor_divide.default"}
+
+_SIZE_TYPE = torch._C.TensorType.create_from_tensor(torch.empty((), dtype=torch.int64, device="meta"))
 
 _CONV_OPS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
 _CONV_TRANSPOSE_OPS = {"conv_transpose1d": 1, "conv_transpose2d": 2, "conv_transpose3d": 3}
@@ -385,8 +390,10 @@ class _Builder:
         if target is operator.getitem:
             return self.getitem(fx_node)
         if target in _SYM_OPS:
-            op = getattr(torch.ops.aten, _SYM_OPS[target]).int
-            return self.op(fx_node, op, scope, source)
+            name, overload = _SYM_OPS[target].split(".")
+            node = self.op(fx_node, getattr(getattr(torch.ops.aten, name), overload), scope, source)
+            node._outputs[0]._type = _SIZE_TYPE
+            return node
         if isinstance(target, torch._ops.OpOverload):
             name = target._schema.name.split("::")[-1]
             if name.startswith(_ASSERT_PREFIXES) and not fx_node.users:
