@@ -36,7 +36,8 @@ from .core import (
 from .dtypes import PRECISIONS, to_trt
 from .dynamic import ShapeFacts, network_shape, parse_ranges, profile_shapes, resized
 from .errors import InputError, ParameterError, TraceError, TrtGraphError
-from .export.graph import AttrTree, ExportGraph, adapt
+from .export.graph import adapt
+from .export.ir import AttrTree, ExportGraph
 from .export.program import (
     KEPT_OPS,
     decompose_missing,
