@@ -1,0 +1,1 @@
+"""The torch.export frontend (see trtgraph.export_frontend)."""

@@ -1,0 +1,441 @@
+"""A graph adapter over the FX graph of a ``torch.export`` ExportedProgram.
+
+The walker (``trtgraph.core._Walker``) and the frontend helpers (``trtgraph.frontend``) read a
+TorchScript graph through a handful of methods. :class:`ExportGraph` offers the same methods over
+an exported program, so that the walker runs on it unchanged:
+
+- each ``call_function`` on an ``OpOverload`` becomes a node of kind ``aten::<name>`` whose
+  ``schema()`` is the overload's schema text; its inputs are bound in schema order (missing
+  arguments get their defaults, keyword arguments are placed by name);
+- Python constants become ``prim::Constant`` nodes, lists holding graph values
+  ``prim::ListConstruct`` nodes;
+- parameters, buffers and lifted constants become ``prim::GetAttr`` chains from the graph's first
+  input (the walker's "module"), which is an :class:`AttrTree` holding the real tensors: batch-norm
+  folding, validators and ``param_exclude`` see them exactly as with TorchScript;
+- ``getitem`` on an op with several results picks that node output; on an op returning a list,
+  an output of a ``prim::ListUnpack`` node placed right after the op;
+- ``sym_size.int`` becomes ``aten::size`` (the walker folds static sizes and follows dynamic ones);
+  SymInt arithmetic (``operator.mul`` ...) becomes ``aten::mul`` & co. on 0-d int64 tensors, as
+  TorchScript records it after ``prim::NumToTensor``;
+- convolutions (``conv1d/2d/3d``, ``convolution``) become ``aten::_convolution`` as TorchScript
+  records them, so batch-norm folding finds them;
+- FX ``meta["val"]`` gives each value's type (symbolic sizes at the example's values; the dynamic
+  axes are recorded for :class:`trtgraph.dynamic.ShapeFacts`), ``meta["stack_trace"]`` the source
+  range, ``meta["nn_module_stack"]`` the module scope (``layer1.0.conv1``).
+"""
+from __future__ import annotations
+
+import operator
+import re
+from typing import Any
+
+import torch
+
+from ..errors import TraceError
+from .ir import AttrTree, ExNode, ExportGraph, ExValue, _Type
+
+_FRAME_RE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.*)$')
+
+# ops that only check things at run time (export's shape/metadata assertions): not part of the network
+_ASSERT_PREFIXES = ("_assert", "sym_constrain_range")
+
+# SymInt arithmetic recorded as Python operators -> what TorchScript records for it (the ops on the
+# 0-d tensors of prim::NumToTensor): a dynamic size is a 0-d int64 network tensor
+_SYM_OPS = {operator.add: "add.Tensor", operator.sub: "sub.Tensor", operator.mul: "mul.Tensor",
+            operator.floordiv: "floor_divide.default"}
+
+_SIZE_TYPE = torch._C.TensorType.create_from_tensor(torch.empty((), dtype=torch.int64, device="meta"))
+
+_CONV_OPS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
+_CONV_TRANSPOSE_OPS = {"conv_transpose1d": 1, "conv_transpose2d": 2, "conv_transpose3d": 3}
+
+
+# --------------------------------------------------------------------------- FX meta -> types
+
+def _source_range(fx_node) -> str:
+    """FX's stack trace (outermost frame first) as TorchScript's source range (innermost first)."""
+    trace = fx_node.meta.get("stack_trace") or ""
+    frames = []
+    for line in trace.splitlines():
+        m = _FRAME_RE.match(line)
+        if m:
+            frames.append(f"{m.group('file')}({m.group('line')}): {m.group('func')}")
+    return "\n".join(reversed(frames))
+
+
+def _scope(fx_node) -> str:
+    stack = fx_node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    return path if isinstance(path, str) else ""
+
+
+class _Sizes:
+    """Concrete values of the size symbols: at the example, and at another point of their range."""
+
+    def __init__(self, example: dict, other: dict):
+        self.example = example
+        self.other = other
+        self._cache: dict = {}  # (expr, which) -> int: many values share one size expression
+
+    def _eval(self, s, values: dict) -> int:
+        if isinstance(s, int):
+            return s
+        expr = s.node.expr
+        if expr.is_number:
+            return int(expr)
+        key = (expr, values is self.example)
+        if key not in self._cache:
+            try:
+                self._cache[key] = int(expr.xreplace(values))
+            except (TypeError, ValueError):
+                hint = s.node.hint
+                if hint is None:
+                    raise TraceError(f"cannot evaluate the symbolic size {expr} at the example inputs") from None
+                self._cache[key] = int(hint)
+        return self._cache[key]
+
+    def shape(self, shape, values=None) -> tuple:
+        return tuple(self._eval(s, values if values is not None else self.example) for s in shape)
+
+    def dynamic_axes(self, shape) -> frozenset:
+        return frozenset(i for i, s in enumerate(shape) if isinstance(s, torch.SymInt)
+                         and not s.node.expr.is_number)
+
+
+def _tensor_type(val: torch.Tensor, sizes: _Sizes):
+    meta = torch.empty(sizes.shape(val.shape), dtype=val.dtype, device="meta")
+    return torch._C.TensorType.create_from_tensor(meta)
+
+
+def _type_of(val, sizes: _Sizes):
+    if isinstance(val, torch.Tensor):
+        return _tensor_type(val, sizes)
+    if isinstance(val, (torch.SymInt, int)) and not isinstance(val, bool):
+        return torch._C.IntType.get()
+    if val is None:
+        return torch._C.NoneType.get()
+    if isinstance(val, (list, tuple)):
+        return _Type("List")
+    return _Type(type(val).__name__)
+
+
+# --------------------------------------------------------------------------- the builder
+
+class _Builder:
+    def __init__(self, ep, sizes: _Sizes):
+        self.ep = ep
+        self.sizes = sizes
+        self.g = ExportGraph()
+        self.env: dict = {}  # fx node -> ExValue, or list of ExValue (several results)
+        self.unpacked: dict = {}  # fx node returning a list -> its ListUnpack outputs
+        self.attrs: dict = {}  # dotted path -> ExValue of its GetAttr
+        self.count = 0
+
+    # ---- values and nodes
+    def _name(self, base: str) -> str:
+        self.count += 1
+        return f"{base}.{self.count}" if not base[-1:].isdigit() else f"{base}_{self.count}"
+
+    def _add(self, node: ExNode, n_out: int, types=None, names=None) -> list:
+        for i in range(n_out):
+            t = types[i] if types else None
+            name = names[i] if names else self._name("v")
+            node._outputs.append(ExValue(node, name, t))
+        for k, v in enumerate(node._inputs):
+            v._uses.append((node, k))
+        self.g._nodes.append(node)
+        return node._outputs
+
+    def _typed(self, value: ExValue, val):
+        value._type = _type_of(val, self.sizes)
+        if isinstance(val, torch.Tensor):
+            axes = self.sizes.dynamic_axes(val.shape)
+            if axes:
+                self.g.dynamic[value] = axes
+                self.g.second_shapes[value] = self.sizes.shape(val.shape, self.sizes.other)
+        return value
+
+    def constant(self, value) -> ExValue:
+        node = ExNode("prim::Constant", [], attrs={"value": value})
+        out = self._add(node, 1)[0]
+        out._ivalue = value
+        if value is None:
+            out._type = torch._C.NoneType.get()
+        elif isinstance(value, torch.Tensor):
+            out._type = torch._C.TensorType.create_from_tensor(value)
+        else:
+            out._type = _Type(type(value).__name__)
+        return out
+
+    def attribute(self, path: str) -> ExValue:
+        """The GetAttr chain from the root to ``path`` (shared prefixes)."""
+        if path in self.attrs:
+            return self.attrs[path]
+        owner_path, _, name = path.rpartition(".")
+        owner = self.attribute(owner_path) if owner_path else self.g._inputs[0]
+        node = ExNode("prim::GetAttr", [owner], attrs={"name": name})
+        out = self._add(node, 1, names=[path.replace(".", "_") or "self"])[0]
+        self.attrs[path] = out
+        return out
+
+    def argument(self, a, scope: str, source: str) -> ExValue:
+        """An FX argument as a value: graph values, constants, lists of either."""
+        from torch import fx
+
+        if isinstance(a, fx.Node):
+            v = self.env.get(a)
+            if v is None:
+                raise TraceError(f"exported graph: {a.name} is used before it is computed")
+            if isinstance(v, list):
+                raise TraceError(f"exported graph: {a.name} has several results and is used whole")
+            return v
+        if isinstance(a, (list, tuple)) and any(isinstance(x, fx.Node) for x in a):
+            items = [self.argument(x, scope, source) for x in a]
+            node = ExNode("prim::ListConstruct", items, scope=scope, source=source)
+            return self._add(node, 1, types=[_Type("List")])[0]
+        if isinstance(a, tuple):
+            a = list(a)
+        return self.constant(a)
+
+    # ---- FX nodes
+    def placeholder(self, fx_node, spec):
+        from torch.export.graph_signature import InputKind
+
+        if spec is None or spec.kind == InputKind.USER_INPUT:
+            v = ExValue(None, fx_node.name)
+            self._typed(v, fx_node.meta.get("val"))
+            v._node = ExNode("prim::Param", [])
+            self.g._inputs.append(v)
+            self.g.input_names.append(fx_node.name)
+            self.env[fx_node] = v
+            return
+        if spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            v = self.attribute(spec.target)
+            self._typed(v, fx_node.meta.get("val"))
+            self.env[fx_node] = v
+            return
+        raise TraceError(f"exported program input {fx_node.name} is a {spec.kind.name.lower()}; trtgraph "
+                         "converts programs whose inputs are tensors, parameters, buffers and tensor constants")
+
+    def call(self, fx_node):
+        target = fx_node.target
+        scope, source = _scope(fx_node), _source_range(fx_node)
+        if target is operator.getitem:
+            return self.getitem(fx_node)
+        if target in _SYM_OPS:
+            name, overload = _SYM_OPS[target].split(".")
+            node = self.op(fx_node, getattr(getattr(torch.ops.aten, name), overload), scope, source)
+            node._outputs[0]._type = _SIZE_TYPE
+            return node
+        if isinstance(target, torch._ops.OpOverload):
+            name = target._schema.name.split("::")[-1]
+            if name.startswith(_ASSERT_PREFIXES) and not fx_node.users:
+                return None
+            if target is torch.ops.aten.sym_size.int:
+                return self.op(fx_node, torch.ops.aten.size.int, scope, source)
+            if name in _CONV_OPS and target._overloadname == "default" or \
+                    name in _CONV_TRANSPOSE_OPS and target._overloadname == "input" or \
+                    target is torch.ops.aten.convolution.default:
+                return self.convolution(fx_node, scope, source)
+            return self.op(fx_node, target, scope, source)
+        what = getattr(target, "__name__", str(target))
+        node = ExNode(f"prim::{what}", [], scope=scope, source=source)
+        outs = self._add(node, 1)
+        self.env[fx_node] = self._typed(outs[0], fx_node.meta.get("val"))
+        return None
+
+    def _bind(self, schema, args, kwargs) -> list:
+        values = []
+        for i, arg in enumerate(schema.arguments):
+            if i < len(args) and not arg.kwarg_only:
+                values.append(args[i])
+            elif arg.name in kwargs:
+                values.append(kwargs[arg.name])
+            elif arg.has_default_value():
+                values.append(arg.default_value)
+            else:
+                values.append(None)
+        return values
+
+    def op(self, fx_node, op, scope, source, values=None):
+        schema = op._schema
+        if values is None:
+            values = self._bind(schema, fx_node.args, fx_node.kwargs)
+        ins = [self.argument(a, scope, source) for a in values]
+        node = ExNode(f"{schema.name}", ins, str(schema), scope, source)
+        node.fx_node = fx_node
+        val = fx_node.meta.get("val")
+        n_ret = len(schema.returns)
+        outs = self._add(node, n_ret, names=[fx_node.name] if n_ret == 1 else
+                         [f"{fx_node.name}.{i}" for i in range(n_ret)])
+        if n_ret == 1:
+            self._typed(outs[0], val)
+            self.env[fx_node] = outs[0]
+            if isinstance(val, (list, tuple)) and any(u.target is operator.getitem for u in fx_node.users):
+                unpack = ExNode("prim::ListUnpack", [outs[0]], scope=scope, source=source)
+                parts = self._add(unpack, len(val), names=[f"{fx_node.name}.{i}" for i in range(len(val))])
+                for p, v in zip(parts, val):
+                    self._typed(p, v)
+                self.unpacked[fx_node] = parts
+        else:
+            vals = list(val) if isinstance(val, (list, tuple)) else [None] * n_ret
+            for o, v in zip(outs, vals):
+                self._typed(o, v)
+            self.env[fx_node] = list(outs)
+        return node
+
+    def convolution(self, fx_node, scope, source):
+        """conv1d/2d/3d, conv_transpose1d/2d/3d and convolution as TorchScript's ``aten::_convolution``
+        (all arguments)."""
+        target = fx_node.target
+        values = self._bind(target._schema, fx_node.args, fx_node.kwargs)
+        if target is torch.ops.aten.convolution.default:
+            x, w, b, stride, padding, dilation, transposed, output_padding, groups = values
+            nd = len(stride)
+        elif target._schema.name.split("::")[-1] in _CONV_TRANSPOSE_OPS:
+            nd = _CONV_TRANSPOSE_OPS[target._schema.name.split("::")[-1]]
+            x, w, b, stride, padding, output_padding, groups, dilation = values
+            transposed = True
+        else:
+            nd = _CONV_OPS[target._schema.name.split("::")[-1]]
+            x, w, b, stride, padding, dilation, groups = values
+            if isinstance(padding, str):
+                return self.op(fx_node, target, scope, source)
+            transposed, output_padding = False, [0] * nd
+
+        def full(v):
+            v = list(v) if isinstance(v, (list, tuple)) else [v]
+            return v * nd if len(v) == 1 else v
+
+        values = [x, w, b, full(stride), full(padding), full(dilation), transposed, full(output_padding), groups,
+                  False, False, True, True]
+        return self.op(fx_node, torch.ops.aten._convolution.default, scope, source, values)
+
+    def getitem(self, fx_node):
+        src, index = fx_node.args
+        if src in self.unpacked:
+            self.env[fx_node] = self.unpacked[src][index]
+            return
+        v = self.env.get(src)
+        if isinstance(v, list):
+            self.env[fx_node] = v[index]
+            return
+        raise TraceError(f"exported graph: {fx_node.name} indexes {src.name}, which is not a multi-result op")
+
+    def output(self, fx_node, out_spec):
+        from torch.export.graph_signature import OutputKind
+
+        specs = self.ep.graph_signature.output_specs
+        leaves = [a for a, s in zip(fx_node.args[0], specs) if s.kind == OutputKind.USER_OUTPUT]
+        values = [self.argument(a, "", "") for a in leaves]
+        keys = _dict_keys(out_spec)
+        if len(values) == 1 and keys is None:
+            self.g._outputs = values
+        elif keys is not None and len(keys) == len(values):
+            ins = []
+            for k, v in zip(keys, values):
+                ins += [self.constant(k), v]
+            node = ExNode("prim::DictConstruct", ins)
+            self.g._outputs = self._add(node, 1, types=[_Type("Dict")])
+        else:
+            node = ExNode("prim::TupleConstruct", values)
+            self.g._outputs = self._add(node, 1, types=[_Type("Tuple")])
+        for k, v in enumerate(self.g._outputs):
+            v._uses.append((None, k))
+
+
+def _dict_keys(spec) -> list | None:
+    """String keys of a dict-like output (a dict, or transformers' ModelOutput) of tensor leaves."""
+    if spec is None or not isinstance(spec.type, type) or not issubclass(spec.type, dict):
+        return None
+    keys = list(spec.context) if isinstance(spec.context, (list, tuple)) else None
+    if keys is None or not all(isinstance(k, str) for k in keys) or spec.num_leaves != len(keys):
+        return None
+    return keys
+
+
+def adapt(ep, example_inputs: list | None = None) -> tuple[ExportGraph, AttrTree]:
+    """The walker's view of ``ep``: ``(graph, attribute tree)``. ``example_inputs`` fix the values
+    of the size symbols (else their hints)."""
+    from torch.export.graph_signature import InputKind
+
+    tensors = dict(ep.state_dict)
+    tensors.update({k: v for k, v in ep.constants.items() if isinstance(v, torch.Tensor)})
+    root = AttrTree.from_tensors(tensors)
+    sizes = _symbol_values(ep, example_inputs)
+    b = _Builder(ep, sizes)
+    self_value = ExValue(ExNode("prim::Param", []), "self", _Type("Module"))
+    b.g._inputs.append(self_value)
+    specs = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
+    for fx_node in ep.graph.nodes:
+        if fx_node.op == "placeholder":
+            spec = specs.get(fx_node.name)
+            if spec is not None and spec.kind == InputKind.USER_INPUT and \
+                    not isinstance(fx_node.meta.get("val"), torch.Tensor):
+                raise TraceError(f"exported program input {fx_node.name} is not a tensor; trtgraph converts "
+                                 "programs whose inputs are tensors")
+            b.placeholder(fx_node, spec)
+        elif fx_node.op == "call_function":
+            b.call(fx_node)
+        elif fx_node.op == "output":
+            b.output(fx_node, ep.call_spec.out_spec)
+        elif fx_node.op == "get_attr":
+            b.env[fx_node] = b.attribute(fx_node.target)
+        else:
+            raise TraceError(f"exported graph node {fx_node.name}: {fx_node.op} is not supported")
+    return b.g, root
+
+
+def _symbol_values(ep, example_inputs) -> _Sizes:
+    """The value of each size symbol at the example inputs, and a second value inside its range."""
+    import sympy
+    from torch.export.graph_signature import InputKind
+
+    example: dict = {}
+    user = [n for n in ep.graph.nodes if n.op == "placeholder"]
+    specs = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
+    user = [n for n in user if specs.get(n.name) is None or specs[n.name].kind == InputKind.USER_INPUT]
+    if example_inputs is not None:
+        for n, x in zip(user, example_inputs):
+            val = n.meta.get("val")
+            if isinstance(val, torch.Tensor) and isinstance(x, torch.Tensor) and val.dim() == x.dim():
+                for s, d in zip(val.shape, x.shape):
+                    if isinstance(s, torch.SymInt) and isinstance(s.node.expr, sympy.Symbol):
+                        example[s.node.expr] = sympy.Integer(int(d))
+    other = {}
+    for sym, rng in ep.range_constraints.items():
+        if not isinstance(sym, sympy.Symbol):
+            continue
+        if sym not in example:
+            hint = None
+            for n in user:
+                val = n.meta.get("val")
+                if isinstance(val, torch.Tensor):
+                    for s in val.shape:
+                        if isinstance(s, torch.SymInt) and s.node.expr == sym and s.node.hint is not None:
+                            hint = s.node.hint
+            if hint is None:
+                hint = int(rng.lower)
+            example[sym] = sympy.Integer(int(hint))
+        cur = int(example[sym])
+        lo = int(rng.lower)
+        hi = int(rng.upper) if bounded(rng.upper) else cur + 37
+        choice = next((v for v in (hi, lo, cur + 1, cur - 1) if lo <= v <= hi and v != cur), cur)
+        other[sym] = sympy.Integer(choice)
+    return _Sizes(example, other)
+
+
+def bounded(bound) -> bool:
+    """True for a finite integer range bound (torch's ``int_oo`` and sympy's ``oo`` are not)."""
+    return bool(getattr(bound, "is_Integer", False))
+
+
+def fx_kinds(ep) -> list:
+    """The op overloads an exported program calls (for the decomposition choice)."""
+    return [n.target for n in ep.graph.nodes
+            if n.op == "call_function" and isinstance(n.target, torch._ops.OpOverload)]
+
+
+_ = Any

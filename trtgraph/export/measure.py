@@ -1,0 +1,50 @@
+"""Conversion time of ResNet-50 (3x224x224) through torch.export and through TorchScript, static
+(batch 1) and with a dynamic batch 1..8 (example batch 2):
+
+    OMP_NUM_THREADS=1 python -m trtgraph.export.measure [--model resnet50]
+
+One warm-up conversion per frontend first (imports, the first export). Prints one line per case.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def measure(model_name: str = "resnet50", size: int = 224) -> list[tuple[str, float, float, int]]:
+    import torch
+    import torchvision
+
+    from ..api import convert
+    from ..export_frontend import convert_export
+
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, model_name)(weights=None).eval()
+    x1, x2 = torch.randn(1, 3, size, size), torch.randn(2, 3, size, size)
+    dyn = {"input_0": {0: (1, 2, 8)}}
+    small = torchvision.models.resnet18(weights=None).eval()
+    convert_export(small, [torch.randn(1, 3, 32, 32)])
+    convert(small, [torch.randn(1, 3, 32, 32)])
+    rows = []
+    for label, fn, inputs, ranges in (("torchscript static", convert, [x1], None),
+                                      ("export static", convert_export, [x1], None),
+                                      ("torchscript dynamic", convert, [x2], dyn),
+                                      ("export dynamic", convert_export, [x2], dyn)):
+        t0 = time.perf_counter()
+        conv = fn(model, inputs, dynamic_shapes=ranges)
+        rows.append((label, time.perf_counter() - t0, conv.graph.trace_seconds, conv.num_layers))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="resnet50", help="a torchvision.models classifier name")
+    p.add_argument("--size", type=int, default=224)
+    args = p.parse_args(argv)
+    for label, total, trace, layers in measure(args.model, args.size):
+        print(f"{args.model} {label:<20} {total:6.2f} s  (trace/export {trace:5.2f} s, {layers} layers)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
