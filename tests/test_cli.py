@@ -560,3 +560,16 @@ def test_check_reduced_precision_passes_with_default_tolerances(capsys, factorie
         assert main(["check", "test_cli:headed_model", "--input", "2x3x8x8", "--quiet",
                      "--precision", precision]) == 0
         assert f"rtol={rtol}" in capsys.readouterr().out
+
+
+def test_check_through_the_export_frontend_and_a_pt2_file(capsys, factories, tmp_path):
+    assert main(["check", "test_cli:headed_model", "--input", "2x3x8x8", "--quiet", "--frontend", "export"]) == 0
+    assert "OK" in capsys.readouterr().out
+    model = headed_model().eval()
+    program = torch.export.export(model, (torch.randn(2, 3, 8, 8),))
+    path = tmp_path / "m.pt2"
+    torch.export.save(program, str(path))
+    assert main(["check", str(path), "--input", "2x3x8x8", "--quiet"]) == 0
+    conv = trtgraph.convert(torch.export.load(str(path)))  # an ExportedProgram needs no inputs
+    x = torch.randn(2, 3, 8, 8)
+    assert conv.verify(x).ok

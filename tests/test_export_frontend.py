@@ -17,9 +17,9 @@ from trtgraph.errors import (
     UnsupportedOpsError,
 )
 from trtgraph.export.program import missing_ops
+from trtgraph.api import convert_export  # noqa: E402
 from trtgraph.export_frontend import (
     KEPT_OPS,
-    convert_export,
     export_graph,
     load_program,
     torch2trt_export,

@@ -12,6 +12,7 @@ import torch
 
 from . import backend
 from .core import trt_network, torch2trt
+from .export_frontend import ProgramModule, torch2trt_export
 from .debug import compare_with_eager, errors
 from .dtypes import PRECISIONS
 from .errors import BuildError, InputError, ModelChangedError
@@ -235,11 +236,11 @@ class Conversion:
         return report
 
 
-def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
+def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
             verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
-            dynamic_shapes: Optional[dict] = None, precision_policy=None,
-            fold_batch_norm: bool = True, strict: bool = True) -> Conversion:
+            dynamic_shapes=None, precision_policy=None,
+            fold_batch_norm: bool = True, strict: bool = True, frontend: str = "torchscript") -> Conversion:
     """Convert ``model`` (traced on ``inputs``) into a strongly typed TensorRT network.
 
     ``precision``: "fp32", "fp16" or "bf16" -- float layers compute in that dtype (casts after
@@ -254,7 +255,19 @@ def convert(model, inputs, precision: str = "fp32", input_names: Optional[Sequen
     by Python (``if x.sum() > 0``, ``.item()``, ``.tolist()``) and random ops (default); ``False`` accepts
     them with a warning each (``Conversion.trace_warnings``).
     Names must be unique, non-empty and printable; a model returning a dict names its outputs by its keys.
+    ``frontend``: "torchscript" (``torch.jit.trace``, the default) or "export" (``torch.export``; then
+    ``dynamic_shapes`` may also be ``torch.export.Dim`` ranges). An ``ExportedProgram`` as ``model``
+    always goes through the export frontend (``inputs`` optional).
     """
+    if frontend not in ("torchscript", "export"):
+        raise InputError(f"frontend must be 'torchscript' or 'export', got {frontend!r}")
+    if frontend == "export" or isinstance(model, torch.export.ExportedProgram):
+        return convert_export(model, inputs, precision=precision, input_names=input_names,
+                              output_names=output_names, param_exclude=param_exclude, verbose=verbose,
+                              progress=progress, dynamic_shapes=dynamic_shapes, precision_policy=precision_policy,
+                              fold_batch_norm=fold_batch_norm, strict=strict)
+    if inputs is None:
+        raise InputError("example inputs are needed to trace the model")
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if isinstance(inputs, torch.Tensor):
@@ -302,3 +315,35 @@ def _check_pending_shape_guards(conv: "Conversion") -> None:
 
 
 _ = contextlib
+
+
+def convert_export(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
+                   output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
+                   verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
+                   dynamic_shapes=None, precision_policy=None, fold_batch_norm: bool = True,
+                   strict: bool = True) -> Conversion:
+    """``convert(..., frontend="export")``: the model goes through ``torch.export`` (or is already an
+    ``ExportedProgram``; ``inputs`` then optional) and the same walker and handlers."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if isinstance(inputs, torch.Tensor):
+        inputs = [inputs]
+    check_names(list(input_names) if input_names else None, list(output_names) if output_names else None)
+    t0 = time.perf_counter()
+    builder, network = backend.create_builder_and_network()
+    with trt_network(network):
+        program, graph = torch2trt_export(model, inputs, input_names=list(input_names) if input_names else None,
+                                          verbose=verbose, param_exclude=param_exclude, precision=precision,
+                                          progress=progress, dynamic_shapes=dynamic_shapes,
+                                          precision_policy=precision_policy, fold_batch_norm=fold_batch_norm,
+                                          strict=strict)
+        names = list(input_names) if input_names else [f"input_{i}" for i in range(len(graph.example_inputs))]
+        outs = graph.outputs
+        default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
+        onames = list(output_names) if output_names else default
+        if len(onames) != len(outs):
+            raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
+        check_names(names, onames)
+        graph.mark_outputs(onames)
+    eager = model if isinstance(model, torch.nn.Module) else ProgramModule(program)
+    return Conversion(eager, builder, network, graph, precision, names, onames, time.perf_counter() - t0)

@@ -64,6 +64,7 @@ import numpy as np
 import torch
 
 from . import serialization as ser
+from .export_frontend import key_graph
 from .errors import EngineLoadError, InputError
 
 KEY_VERSION = 2
@@ -246,9 +247,13 @@ def key_document(model, inputs, precision: str = "fp32", workspace: Optional[int
     """``(document, model_hash)``: the canonical JSON data the cache key hashes (traces the model once)."""
     from . import frontend
 
-    examples = _examples(inputs)
-    _, graph = frontend.trace_module(model, examples)
-    mhash = ser.model_hash(model, graph)
+    if convert_kwargs.get("frontend") == "export" or isinstance(model, torch.export.ExportedProgram):
+        graph, examples, owner = key_graph(model, inputs, convert_kwargs.get("dynamic_shapes"))
+        mhash = ser.model_hash(owner, graph)
+    else:
+        examples = _examples(inputs)
+        _, graph = frontend.trace_module(model, examples)
+        mhash = ser.model_hash(model, graph)
     doc = {
         "key_version": KEY_VERSION,
         "model_hash": mhash,

@@ -102,6 +102,8 @@ def _convert(args):
             raise InputError("--no-strict: this trtgraph's convert() has no strict mode; "
                              "leave the flag out (conversion refuses what it cannot take)")
         options["strict"] = False
+    if getattr(args, "frontend", "torchscript") != "torchscript":
+        options["frontend"] = args.frontend
     model = load_model(args.model, kwargs)
     if not args.quiet:
         print(f"tracing and converting {args.model} ...", file=sys.stderr)
@@ -332,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="example input shape, e.g. 1x3x224x224 or 1x128:int64 (repeat for several)")
         sp.add_argument("--kwargs", default="{}", help="JSON keyword arguments for the model factory")
         sp.add_argument("--precision", choices=["fp32", "fp16", "bf16"], default="fp32")
+        sp.add_argument("--frontend", choices=["torchscript", "export"], default="torchscript",
+                        help="torch.jit.trace (default) or torch.export; a .pt2 MODEL always uses export")
         sp.add_argument("--param-exclude", default=None, type=parse_regex,
                         help="regex of parameters the traced graph must not use")
         sp.add_argument("--verbose", action="store_true", help="print every node as it is converted")

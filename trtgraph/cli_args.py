@@ -18,6 +18,7 @@ import warnings
 import torch
 
 from .errors import InputError
+from .export_frontend import load_program
 
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "int64": torch.int64, "int32": torch.int32,
@@ -254,8 +255,11 @@ def _call_factory(spec: str, attr: str, factory, kwargs: dict):
 
 
 def load_model(spec: str, kwargs: dict) -> torch.nn.Module:
-    """``package.module:factory`` (the current folder is importable) or a TorchScript file path."""
+    """``package.module:factory`` (the current folder is importable), a TorchScript file path, or
+    a ``torch.export.save`` program (``.pt2``)."""
     if ":" not in spec:
+        if spec.lower().endswith(".pt2"):
+            return load_program(spec)
         if os.path.exists(spec):
             return load_torchscript(spec)
         if spec.lower().endswith(_SCRIPT_SUFFIXES) or os.sep in spec:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import core
 from .context import ConversionContext
 from .core import (
     Graph,
@@ -49,7 +48,7 @@ from .export.program import (
 )
 from .precision import as_policy
 
-__all__ = ["KEPT_OPS", "ExportedGraph", "convert_export", "export_graph", "key_graph", "load_program", "torch2trt_export"]
+__all__ = ["KEPT_OPS", "ExportedGraph", "ProgramModule", "export_graph", "key_graph", "load_program", "torch2trt_export"]
 
 
 @dataclass
@@ -230,7 +229,7 @@ def torch2trt_export(model, inputs=None, input_names: list[str] | None = None, v
     return ex.program, graph
 
 
-class _ProgramModule(torch.nn.Module):
+class ProgramModule(torch.nn.Module):
     """An ExportedProgram as the eager model of a Conversion (``verify``): its module is kept
     unregistered, since an exported module refuses ``eval()``."""
 
@@ -252,39 +251,5 @@ def key_graph(model, inputs=None, dynamic_shapes=None):
     """For the engine cache's key: ``(adapted graph, example inputs, module owning the weights)``;
     ``serialization.model_hash(owner, graph)`` hashes it like a traced graph."""
     ex = export_graph(model, inputs, dynamic_shapes)
-    owner = model if isinstance(model, torch.nn.Module) else _ProgramModule(ex.program)
+    owner = model if isinstance(model, torch.nn.Module) else ProgramModule(ex.program)
     return ex.graph, ex.examples, owner
-
-
-def convert_export(model, inputs=None, precision: str = "fp32", input_names: Sequence[str] | None = None,
-                   output_names: Sequence[str] | None = None, param_exclude: str | None = None,
-                   verbose: bool = False, progress: Callable[[int, int], None] | None = None,
-                   dynamic_shapes=None, precision_policy=None, fold_batch_norm: bool = True,
-                   strict: bool = True):
-    """``trtgraph.convert`` through ``torch.export``: a :class:`trtgraph.api.Conversion`.
-    ``model`` may be an ``ExportedProgram`` (``inputs`` then optional)."""
-    from . import backend
-    from .api import Conversion, check_names
-
-    if precision not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if isinstance(inputs, torch.Tensor):
-        inputs = [inputs]
-    t0 = time.perf_counter()
-    builder, network = backend.create_builder_and_network()
-    with core.trt_network(network):
-        program, graph = torch2trt_export(model, inputs, input_names=list(input_names) if input_names else None,
-                                          verbose=verbose, param_exclude=param_exclude, precision=precision,
-                                          progress=progress, dynamic_shapes=dynamic_shapes,
-                                          precision_policy=precision_policy, fold_batch_norm=fold_batch_norm,
-                                          strict=strict)
-        names = list(input_names) if input_names else [f"input_{i}" for i in range(len(graph.example_inputs))]
-        outs = graph.outputs
-        default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
-        onames = list(output_names) if output_names else default
-        if len(onames) != len(outs):
-            raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
-        check_names(names, onames)
-        graph.mark_outputs(onames)
-    eager = model if isinstance(model, torch.nn.Module) else _ProgramModule(program)
-    return Conversion(eager, builder, network, graph, precision, names, onames, time.perf_counter() - t0)

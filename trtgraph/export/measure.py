@@ -15,8 +15,7 @@ def measure(model_name: str = "resnet50", size: int = 224) -> list[tuple[str, fl
     import torch
     import torchvision
 
-    from ..api import convert
-    from ..export_frontend import convert_export
+    from ..api import convert, convert_export
 
     torch.manual_seed(0)
     model = getattr(torchvision.models, model_name)(weights=None).eval()
