@@ -13,15 +13,31 @@ from ..registry import register_node_handler
 _BOOL_OPS = {"SUM": "OR", "PROD": "AND", "MAX": "OR", "MIN": "AND"}  # torch's arithmetic on two bools
 
 
+def as_traced(ctx, y):
+    """``y`` cast to the dtype the trace recorded for the node's output, when they differ: an
+    in-place op keeps its target's dtype (``a.lt_(b)`` on floats gives floats, ``i32.add_(i64)``
+    int32)."""
+    tt = ctx.expected[0] if ctx.expected else None
+    if tt is None or tt.dtype is None:
+        return y
+    want = ctx.logical_dtype(tt.dtype)
+    return y if ctx.dtype(y) == want else ctx.cast(y, want)
+
+
 def _binary(key, op, alpha=False):
     def apply(ctx, self, other):
         dtype = ctx.result_dtype(self, other)
-        return ctx.elementwise(self, other, _BOOL_OPS.get(op, op) if dtype == torch.bool else op, dtype=dtype)
+        y = ctx.elementwise(self, other, _BOOL_OPS.get(op, op) if dtype == torch.bool else op, dtype=dtype)
+        return as_traced(ctx, y)
 
     if alpha:
         def handler(ctx, self, other, alpha=1):
             if alpha != 1:
-                other = ctx.elementwise(other, alpha, "PROD", dtype=ctx.result_dtype(self, other))
+                dtype = ctx.result_dtype(self, other)
+                if dtype == torch.bool:  # a bool tensor times a (nonzero) alpha stays itself
+                    other = ctx.elementwise(other, bool(alpha), "AND", dtype=dtype)
+                else:
+                    other = ctx.elementwise(other, alpha, "PROD", dtype=dtype)
             return apply(ctx, self, other)
     else:
         def handler(ctx, self, other):
@@ -52,7 +68,7 @@ def truth(ctx, x):
 def _logical(key, op):
     """torch's logical ops take any dtype (nonzero is true) and give bool."""
     def handler(ctx, self, other):
-        return ctx.elementwise(truth(ctx, self), truth(ctx, other), op, dtype=torch.bool)
+        return as_traced(ctx, ctx.elementwise(truth(ctx, self), truth(ctx, other), op, dtype=torch.bool))
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
 
@@ -64,7 +80,7 @@ _logical("aten::logical_xor", "XOR")
 
 @register_node_handler("aten::logical_not(Tensor self) -> Tensor")
 def logical_not(ctx, self):
-    return ctx.unary(truth(ctx, self), "NOT")
+    return as_traced(ctx, ctx.unary(truth(ctx, self), "NOT"))
 
 
 @register_node_handler("aten::bitwise_not(Tensor self) -> Tensor")
@@ -118,10 +134,12 @@ def _compare(key, op, or_equal=False, negate=False):
     """``ge``/``le`` are ``GREATER``/``LESS`` or ``EQUAL`` (not ``NOT LESS``: a NaN compares false)."""
     def handler(ctx, self, other):
         dtype = ctx.result_dtype(self, other)
+        if dtype == torch.bool:  # TensorRT compares numbers only
+            dtype = torch.int32
         y = ctx.elementwise(self, other, op, dtype=dtype)
         if or_equal:
             y = ctx.elementwise(y, ctx.elementwise(self, other, "EQUAL", dtype=dtype), "OR", dtype=torch.bool)
-        return ctx.unary(y, "NOT") if negate else y
+        return as_traced(ctx, ctx.unary(y, "NOT") if negate else y)
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
 
@@ -206,10 +224,11 @@ def clamp(ctx, self, min=None, max=None):
     dtype = ctx.logical_dtype(tt.dtype) if tt is not None and tt.dtype is not None else \
         ctx.result_dtype(self, *(b for b in (min, max) if b is not None))
     min, max = _bound(min, dtype), _bound(max, dtype)
+    lo, hi = ("OR", "AND") if dtype == torch.bool else ("MAX", "MIN")  # TensorRT has no MAX/MIN of bools
     if min is not None:
-        y = ctx.elementwise(y, min, "MAX", dtype=dtype)
+        y = ctx.elementwise(y, min, lo, dtype=dtype)
     if max is not None:
-        y = ctx.elementwise(y, max, "MIN", dtype=dtype)
+        y = ctx.elementwise(y, max, hi, dtype=dtype)
     return y if (min is not None or max is not None) else ctx.identity(self)
 
 

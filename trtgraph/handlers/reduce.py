@@ -1,6 +1,8 @@
 """Reductions and softmax (axes are bitmasks in TensorRT; softmax axes are always set)."""
 from __future__ import annotations
 
+import torch
+
 from ..registry import register_node_handler
 
 
@@ -11,9 +13,15 @@ def _dims(ctx, x, dim):
 
 
 def _reduce(ctx, x, op, dim, keepdim):
+    """TensorRT reduces numbers only: bools (amax/amin) go through int32."""
     x = ctx.as_tensor(x)
     if ctx.rank(x) == 0:
+        for d in _dims(ctx, x, dim):
+            ctx.axis(d, 1)  # torch accepts dim 0 or -1 of a 0-d tensor, and nothing else
         return ctx.identity(x)
+    if ctx.dtype(x) == torch.bool:
+        y = ctx.reduce(ctx.cast(x, torch.int32), op, _dims(ctx, x, dim), keepdim)
+        return ctx.cast(y, torch.bool)
     return ctx.reduce(x, op, _dims(ctx, x, dim), keepdim)
 
 

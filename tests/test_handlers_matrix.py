@@ -1,0 +1,102 @@
+"""The generated handler case matrix (tests/matrix_cases.py): unary and binary elementwise ops,
+in-place variants, reductions and shape ops over dtypes fp32/fp16/bf16/int32/int64/bool, ranks
+0-5, negative and multiple dims, keepdim, broadcasting and Python-scalar operands.
+
+Each case: the real TensorRT network, its serialized engine, the walker's shape/dtype check
+against the trace, and the reference evaluation compared with eager torch (exact for integers and
+bools; dtype must match). The default run takes a deterministic representative subset; the whole
+matrix (one test per op, listing every failing case) runs with ``-m slow``.
+
+A case trtgraph refuses with an ``UnsupportedOpsError`` passes only if ``EXPECTED_REFUSALS`` names
+it (with the reason); a listed refusal that starts to convert fails too, so the table stays true.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from collections import defaultdict
+
+import pytest
+
+import matrix_cases as mc
+from trtgraph.errors import UnsupportedOpsError
+
+# (regex over case ids, substring of the refusal message, why trtgraph refuses)
+EXPECTED_REFUSALS = [
+]
+
+
+def expected_refusal(case_id):
+    for pattern, message, why in EXPECTED_REFUSALS:
+        if re.fullmatch(pattern, case_id):
+            return pattern, message, why
+    return None
+
+
+def check(case):
+    """Run one case; a refusal must be the expected one, and an expected refusal must happen."""
+    expected = expected_refusal(case.id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            mc.run_case(case)
+        except UnsupportedOpsError as e:
+            if expected is None:
+                raise AssertionError(f"{case.id}: new refusal (not in EXPECTED_REFUSALS): {e}") from e
+            assert expected[1] in str(e), f"{case.id}: refused for another reason than {expected[1]!r}: {e}"
+            return
+    assert expected is None, f"{case.id}: converts now although EXPECTED_REFUSALS lists {expected[0]!r} " \
+                             f"({expected[2]}): remove the entry"
+
+
+ALL = mc.generate()
+DEFAULT = mc.default_subset(ALL)
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in DEFAULT])
+def test_matrix_subset(case):
+    check(case)
+
+
+def _by_op():
+    groups = defaultdict(list)
+    for c in ALL:
+        groups[(c.family, c.op)].append(c)
+    return groups
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,op", list(_by_op()))
+def test_matrix_full(family, op):
+    """Every eager-accepted combination of one op; lists all failing cases at once."""
+    failures, ran = [], 0
+    for case in _by_op()[(family, op)]:
+        if not mc.eager_accepts(case):
+            continue
+        ran += 1
+        try:
+            check(case)
+        except Exception as e:  # collect, then fail with all of them
+            failures.append(f"{case.id}: {type(e).__name__}: {str(e).splitlines()[0][:300]}")
+    assert ran > 0, f"eager rejects every generated {op} case: the generator is wrong"
+    assert not failures, f"{len(failures)} of {ran} cases fail:\n" + "\n".join(failures)
+
+
+def test_subset_covers_every_op_dtype_and_rank():
+    """The default subset keeps covering each op, and each family's dtypes, ranks and tags."""
+    ops = {(c.family, c.op) for c in ALL}
+    assert {(c.family, c.op) for c in DEFAULT} == ops
+    for family in {c.family for c in ALL}:
+        sub = [c for c in DEFAULT if c.family == family]
+        assert {c.dtype for c in sub} == set(mc.DTYPES), family
+        assert {c.rank for c in sub} == set(range(6)), family
+    tags = {t for c in DEFAULT for t in c.tags}
+    for t in ("bcast", "scalar_left", "scalar_right", "keepdim", "negdim", "inplace", "mixed", "lowrank_left"):
+        assert t in tags, t
+
+
+def test_refusal_table_entries_match_cases():
+    """Every EXPECTED_REFUSALS pattern names at least one generated case (no stale entries)."""
+    ids = [c.id for c in ALL]
+    for pattern, _, why in EXPECTED_REFUSALS:
+        assert any(re.fullmatch(pattern, i) for i in ids), f"{pattern!r} ({why}) matches no case"
