@@ -84,11 +84,11 @@ class Case:
 # --------------------------------------------------------------------------- input values
 
 def values(shape, dtype, domain="any", seed=0):
-    """Deterministic values for ``domain``: any, pos (> 0), nonzero, unit (|x| < 1), exponent
-    (small, >= 0)."""
+    """Deterministic values for ``domain``: any, pos (> 0), nonzero, pow2 (+-2^k, exact divisors),
+    unit (|x| < 1), exponent (small, >= 0)."""
     g = torch.Generator().manual_seed(seed)
     if dtype == BOOL:
-        if domain in ("pos", "nonzero"):
+        if domain in ("pos", "nonzero", "pow2"):
             return torch.ones(shape, dtype=BOOL)
         return torch.randint(0, 2, shape, generator=g).to(BOOL)
     if dtype.is_floating_point:
@@ -98,14 +98,17 @@ def values(shape, dtype, domain="any", seed=0):
             x = torch.rand(shape, generator=g) * 2 + 0.25
         elif domain == "nonzero":
             x = (torch.rand(shape, generator=g) + 0.5) * torch.where(torch.rand(shape, generator=g) < 0.5, -1.0, 1.0)
+        elif domain == "pow2":  # exact divisors: floor/trunc of a quotient agree in every precision
+            x = 2.0 ** torch.randint(-1, 3, shape, generator=g).float()
+            x = x * torch.where(torch.rand(shape, generator=g) < 0.5, -1.0, 1.0)
         elif domain == "unit":
             x = torch.rand(shape, generator=g) * 1.8 - 0.9
         else:  # exponent
             x = torch.rand(shape, generator=g) * 2
         return x.to(dtype)
-    lo, hi = {"any": (-4, 5), "pos": (1, 5), "unit": (-1, 2), "exponent": (0, 3), "nonzero": (1, 5)}[domain]
+    lo, hi = {"any": (-4, 5), "pos": (1, 5), "unit": (-1, 2), "exponent": (0, 3), "nonzero": (1, 5), "pow2": (1, 5)}[domain]
     x = torch.randint(lo, hi, shape, generator=g)
-    if domain == "nonzero":
+    if domain in ("nonzero", "pow2"):
         x = x * torch.where(torch.rand(shape, generator=g) < 0.5, -1, 1)
     return x.to(dtype)
 
@@ -173,11 +176,11 @@ BINARY = {
     "sub_alpha": (lambda a, b: torch.sub(a, b, alpha=2), "any", "any"),
     "mul": (lambda a, b: a * b, "any", "any"),
     "div": (lambda a, b: a / b, "any", "nonzero"),
-    "div_floor": (lambda a, b: torch.div(a, b, rounding_mode="floor"), "any", "nonzero"),
-    "div_trunc": (lambda a, b: torch.div(a, b, rounding_mode="trunc"), "any", "nonzero"),
-    "floor_divide": (lambda a, b: a // b, "any", "nonzero"),
-    "remainder": (lambda a, b: a % b, "any", "nonzero"),
-    "fmod": (torch.fmod, "any", "nonzero"),
+    "div_floor": (lambda a, b: torch.div(a, b, rounding_mode="floor"), "any", "pow2"),
+    "div_trunc": (lambda a, b: torch.div(a, b, rounding_mode="trunc"), "any", "pow2"),
+    "floor_divide": (lambda a, b: a // b, "any", "pow2"),
+    "remainder": (lambda a, b: a % b, "any", "pow2"),
+    "fmod": (torch.fmod, "any", "pow2"),
     "pow": (lambda a, b: a ** b, "pos", "exponent"),
     "maximum": (torch.maximum, "any", "any"),
     "minimum": (torch.minimum, "any", "any"),
@@ -295,11 +298,11 @@ INPLACE = {
     "sub_": (lambda a, b: a.sub_(b), "any", "any"),
     "mul_": (lambda a, b: a.mul_(b), "any", "any"),
     "div_": (lambda a, b: a.div_(b), "any", "nonzero"),
-    "div_floor_": (lambda a, b: a.div_(b, rounding_mode="floor"), "any", "nonzero"),
+    "div_floor_": (lambda a, b: a.div_(b, rounding_mode="floor"), "any", "pow2"),
     "pow_": (lambda a, b: a.pow_(b), "pos", "exponent"),
-    "remainder_": (lambda a, b: a.remainder_(b), "any", "nonzero"),
-    "fmod_": (lambda a, b: a.fmod_(b), "any", "nonzero"),
-    "floor_divide_": (lambda a, b: a.floor_divide_(b), "any", "nonzero"),
+    "remainder_": (lambda a, b: a.remainder_(b), "any", "pow2"),
+    "fmod_": (lambda a, b: a.fmod_(b), "any", "pow2"),
+    "floor_divide_": (lambda a, b: a.floor_divide_(b), "any", "pow2"),
     "clamp_min_": (lambda a, b: a.clamp_min_(b), "any", "any"),
     "maximum_t": (lambda a, b: a.copy_(torch.maximum(a, b)), "any", "any"),
     "lt_": (lambda a, b: a.lt_(b), "any", "any"),

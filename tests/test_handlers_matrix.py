@@ -26,16 +26,28 @@ EXPECTED_REFUSALS = [
 ]
 
 
-def expected_refusal(case_id):
-    for pattern, message, why in EXPECTED_REFUSALS:
-        if re.fullmatch(pattern, case_id):
-            return pattern, message, why
+# Bugs the matrix found outside the handler files this test's author could change, reported to
+# the lead: (regex over case ids, substring of the error, where and what). A listed case must still
+# fail that way (reported as xfail); once it passes the test fails until the entry is removed.
+KNOWN_BUGS = [
+]
+
+
+def _match(table, case_id):
+    for entry in table:
+        if re.fullmatch(entry[0], case_id):
+            return entry
     return None
+
+
+class KnownBug(Exception):
+    """A case failed the way KNOWN_BUGS says it does."""
 
 
 def check(case):
     """Run one case; a refusal must be the expected one, and an expected refusal must happen."""
-    expected = expected_refusal(case.id)
+    expected = _match(EXPECTED_REFUSALS, case.id)
+    bug = _match(KNOWN_BUGS, case.id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -45,8 +57,13 @@ def check(case):
                 raise AssertionError(f"{case.id}: new refusal (not in EXPECTED_REFUSALS): {e}") from e
             assert expected[1] in str(e), f"{case.id}: refused for another reason than {expected[1]!r}: {e}"
             return
+        except Exception as e:
+            if bug is not None and bug[1] in f"{type(e).__name__}: {e}":
+                raise KnownBug(f"{case.id}: {bug[2]}") from e
+            raise
     assert expected is None, f"{case.id}: converts now although EXPECTED_REFUSALS lists {expected[0]!r} " \
                              f"({expected[2]}): remove the entry"
+    assert bug is None, f"{case.id}: passes now although KNOWN_BUGS lists {bug[0]!r} ({bug[2]}): remove the entry"
 
 
 ALL = mc.generate()
@@ -55,7 +72,10 @@ DEFAULT = mc.default_subset(ALL)
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in DEFAULT])
 def test_matrix_subset(case):
-    check(case)
+    try:
+        check(case)
+    except KnownBug as e:
+        pytest.xfail(str(e))
 
 
 def _by_op():
@@ -69,13 +89,15 @@ def _by_op():
 @pytest.mark.parametrize("family,op", list(_by_op()))
 def test_matrix_full(family, op):
     """Every eager-accepted combination of one op; lists all failing cases at once."""
-    failures, ran = [], 0
+    failures, ran, known = [], 0, 0
     for case in _by_op()[(family, op)]:
         if not mc.eager_accepts(case):
             continue
         ran += 1
         try:
             check(case)
+        except KnownBug:
+            known += 1
         except Exception as e:  # collect, then fail with all of them
             failures.append(f"{case.id}: {type(e).__name__}: {str(e).splitlines()[0][:300]}")
     assert ran > 0, f"eager rejects every generated {op} case: the generator is wrong"
@@ -98,5 +120,5 @@ def test_subset_covers_every_op_dtype_and_rank():
 def test_refusal_table_entries_match_cases():
     """Every EXPECTED_REFUSALS pattern names at least one generated case (no stale entries)."""
     ids = [c.id for c in ALL]
-    for pattern, _, why in EXPECTED_REFUSALS:
+    for pattern, _, why in EXPECTED_REFUSALS + KNOWN_BUGS:
         assert any(re.fullmatch(pattern, i) for i in ids), f"{pattern!r} ({why}) matches no case"

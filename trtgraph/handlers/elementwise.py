@@ -51,9 +51,22 @@ _binary("aten::sub", "SUB", alpha=True)
 _binary("aten::mul", "PROD")
 _binary("aten::maximum", "MAX")
 _binary("aten::minimum", "MIN")
-_binary("aten::__and__", "AND")
-_binary("aten::__or__", "OR")
-_binary("aten::__xor__", "XOR")
+
+
+def _dunder_bitwise(key, op):
+    """``a & b``, ``a | b``, ``a ^ b`` trace to the dunders: bools use the logical layers, integers
+    go bit by bit like ``bitwise_and`` (TensorRT's AND/OR/XOR take bools only)."""
+    def handler(ctx, self, other):
+        from .elementwise_ext import bitwise
+
+        return bitwise(ctx, self, other, op)
+    handler.__name__ = key.split("::")[1]
+    register_node_handler(key)(handler)
+
+
+_dunder_bitwise("aten::__and__", "and")
+_dunder_bitwise("aten::__or__", "or")
+_dunder_bitwise("aten::__xor__", "xor")
 
 
 def truth(ctx, x):
@@ -104,11 +117,17 @@ def pow_(ctx, self, exponent):
 def rsub(ctx, self, other, alpha=1):
     if alpha != 1:
         self = ctx.elementwise(self, alpha, "PROD", dtype=ctx.result_dtype(self, other))
-    return ctx.elementwise(other, self, "SUB")
+    return as_traced(ctx, ctx.elementwise(other, self, "SUB"))
 
 
 @register_node_handler("aten::div(Tensor self, Tensor other, *, str? rounding_mode=None) -> Tensor")
 def div(ctx, self, other, rounding_mode=None):
+    """The result takes the traced dtype: torch's promotion ranks a 0-d tensor operand below one
+    with dimensions (int32 // int64 0-d tensor is int32), and in-place division keeps the target's."""
+    return as_traced(ctx, _div(ctx, self, other, rounding_mode))
+
+
+def _div(ctx, self, other, rounding_mode):
     dtype = ctx.result_dtype(self, other)
     if rounding_mode is None:
         if not dtype.is_floating_point:
@@ -204,7 +223,18 @@ def rsqrt(ctx, self):
 
 @register_node_handler("aten::square(Tensor self) -> Tensor")
 def square(ctx, self):
-    return ctx.elementwise(self, self, "PROD")
+    """A bool input gives int64 (the traced dtype), as in torch."""
+    x = as_traced(ctx, self)
+    return ctx.elementwise(x, x, "PROD")
+
+
+@register_node_handler("aten::frac(Tensor self) -> Tensor")
+def frac(ctx, self):
+    """``x - trunc(x)`` (the sign of x; float inputs only, as in torch)."""
+    from .elementwise_ext import trunc_layer
+
+    x = ctx.as_tensor(self)
+    return ctx.elementwise(x, trunc_layer(ctx, x), "SUB")
 
 
 def _bound(value, dtype):

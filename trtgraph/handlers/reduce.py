@@ -78,6 +78,11 @@ def softmax_layer(ctx, x, dim):
     from ..precision import Fp32Island
 
     x = ctx.as_tensor(x)
+    rank = ctx.rank(x)
+    if rank < 2:  # TensorRT's softmax needs rank >= 2: over a (1, n) or (1, 1) view
+        ctx.axis(dim, max(rank, 1))  # torch takes dim 0 or -1 here
+        dims = ctx.dims(x)
+        return ctx.reshape(softmax_layer(ctx, ctx.reshape(x, [1] * (2 - rank) + dims), 1), dims)
     island = Fp32Island(ctx, "aten::softmax", x)
     with island as x32:
         layer = ctx.network.add_softmax(x32)
@@ -102,6 +107,9 @@ def _softmax(ctx, self, dim, half_to_float):
 def log_softmax(ctx, self, dim, dtype=None, half_to_float=False):
     """x - max - log(sum(exp(x - max))): log(softmax) would give -inf where softmax underflows."""
     x = with_dtype(ctx, self, dtype)
+    if ctx.rank(x) == 0:  # the log-softmax of one element is 0
+        ctx.axis(dim, 1)
+        return ctx.elementwise(x, x, "SUB")
     d = ctx.axis(dim, ctx.rank(x))
     shifted = ctx.elementwise(x, ctx.reduce(x, "MAX", [d], True), "SUB")
     total = ctx.reduce(ctx.unary(shifted, "EXP"), "SUM", [d], True)
