@@ -92,6 +92,8 @@ def values(shape, dtype, domain="any", seed=0):
             return torch.ones(shape, dtype=BOOL)
         return torch.randint(0, 2, shape, generator=g).to(BOOL)
     if dtype.is_floating_point:
+        if domain in SPECIAL:  # fixed values of shape (3, 4)
+            return torch.tensor(SPECIAL[domain], dtype=dtype)
         if domain == "any":
             x = torch.randn(shape, generator=g) * 2
         elif domain == "pos":
@@ -111,6 +113,21 @@ def values(shape, dtype, domain="any", seed=0):
     if domain in ("nonzero", "pow2"):
         x = x * torch.where(torch.rand(shape, generator=g) < 0.5, -1, 1)
     return x.to(dtype)
+
+
+_INF, _NAN = float("inf"), float("nan")
+SPECIAL = {
+    # row 0 NaN, row 1 infinities and signed zeros, row 2 halfway values (round half to even)
+    "special": [[_NAN, 1.0, -2.0, 0.5], [_INF, -_INF, -0.0, 0.0], [2.5, -0.5, 1.5, -2.5]],
+    # the same without infinities: eager's gelu(inf) is NaN in its vectorized kernel, inf otherwise
+    "special_finite": [[_NAN, 1.0, -2.0, 0.5], [60000.0, -60000.0, -0.0, 0.0], [2.5, -0.5, 1.5, -2.5]],
+    # quotients that round up onto an integer (1.0 / 0.1 is 10 in float, 1.0 // 0.1 is 9)
+    "tenths_a": [[1.0, 7.0, -1.0, 0.3], [2.1, -0.7, 0.9, 0.5], [-0.3, 1.1, 3.3, -2.2]],
+    "tenths_b": [[0.1, 0.7, 0.1, 0.1], [0.7, 0.1, 0.3, -0.1], [0.1, 0.1, 1.1, 0.2]],
+}
+UNARY_FINITE_SPECIALS = ("gelu",)
+REDUCE_FINITE_SPECIALS = ("var_mean",)  # eager's var_mean gives a NaN mean where torch.mean gives -inf
+QUOTIENT_OPS = ("div", "div_floor", "div_trunc", "floor_divide", "remainder", "fmod")
 
 
 def spec(shape, dtype, domain="any", seed=0):
@@ -457,6 +474,44 @@ def shape_cases():
     return out
 
 
+# --------------------------------------------------------------------------- NaN, inf, -0.0, ties
+
+FLOATS = (F32, F16, BF16)
+
+
+def special_cases():
+    """Float inputs holding NaN (row 0), +-inf and +-0.0 (row 1) and halfway values (row 2), for
+    every unary, binary and reduction op: torch's NaN propagation, inf arithmetic, signed zeros and
+    round-half-to-even."""
+    out = []
+    for name, (fn, _, _) in UNARY.items():
+        for dtype in FLOATS:
+            dom = "special_finite" if name in UNARY_FINITE_SPECIALS else "special"
+            out.append(Case(f"special-{name}-{DNAME[dtype]}", name, "unary", fn, [spec((3, 4), dtype, dom)],
+                            dtype, 2, ("special",)))
+    for name, (fn, _, _) in BINARY.items():
+        for dtype in FLOATS:
+            ins = [spec((3, 4), dtype, "special"), spec((3, 4), dtype, "any", seed=1)]
+            out.append(Case(f"special-{name}-{DNAME[dtype]}-left", name, "binary", fn, ins, dtype, 2, ("special",)))
+            out.append(Case(f"special-{name}-{DNAME[dtype]}-right", name, "binary", fn, ins[::-1], dtype, 2,
+                            ("special",)))
+            ins = [spec((3, 4), dtype, "special"), spec((1, 4), dtype, "special")]
+            out.append(Case(f"special-{name}-{DNAME[dtype]}-both", name, "binary", fn, ins, dtype, 2,
+                            ("special", "bcast")))
+            if name in QUOTIENT_OPS:
+                ins = [spec((3, 4), dtype, "tenths_a"), spec((3, 4), dtype, "tenths_b")]
+                out.append(Case(f"special-{name}-{DNAME[dtype]}-tenths", name, "binary", fn, ins, dtype, 2,
+                                ("special",)))
+    for name, (fn, _) in REDUCE.items():
+        for dtype in FLOATS:
+            for dname, d in (("none", None), ("dneg1", -1), ("d0", 0)):
+                out.append(Case(f"special-{name}-{DNAME[dtype]}-{dname}", name, "reduce",
+                                (lambda f, dd: lambda t: f(t, dd, False))(fn, d),
+                                [spec((3, 4), dtype, "special_finite" if name in REDUCE_FINITE_SPECIALS else "special")],
+                                dtype, 2, ("special",)))
+    return out
+
+
 # --------------------------------------------------------------------------- the matrix
 
 def eager_accepts(case) -> bool:
@@ -472,7 +527,7 @@ def eager_accepts(case) -> bool:
 
 def generate():
     """Every generated combination (eager acceptance not yet decided)."""
-    return unary_cases() + binary_cases() + inplace_cases() + reduce_cases() + shape_cases()
+    return unary_cases() + binary_cases() + inplace_cases() + reduce_cases() + shape_cases() + special_cases()
 
 
 def default_subset(cases, limit=160):

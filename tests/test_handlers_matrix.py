@@ -19,9 +19,11 @@ from collections import defaultdict
 import pytest
 
 import matrix_cases as mc
-from trtgraph.errors import UnsupportedOpsError
+from trtgraph.errors import TraceError, UnsupportedOpsError
+from trtgraph.registry import register_node_handler, unregister_node_handler
 
-# (regex over case ids, substring of the refusal message, why trtgraph refuses)
+# (regex over case ids, substring of the refusal message, why trtgraph refuses): refusals are an
+# UnsupportedOpsError, or a TraceError where torch.jit.trace itself cannot record the call
 EXPECTED_REFUSALS = [
 ]
 
@@ -52,7 +54,7 @@ def check(case):
         warnings.simplefilter("ignore")
         try:
             mc.run_case(case)
-        except UnsupportedOpsError as e:
+        except (UnsupportedOpsError, TraceError) as e:
             if expected is None:
                 raise AssertionError(f"{case.id}: new refusal (not in EXPECTED_REFUSALS): {e}") from e
             assert expected[1] in str(e), f"{case.id}: refused for another reason than {expected[1]!r}: {e}"
@@ -122,3 +124,30 @@ def test_refusal_table_entries_match_cases():
     ids = [c.id for c in ALL]
     for pattern, _, why in EXPECTED_REFUSALS + KNOWN_BUGS:
         assert any(re.fullmatch(pattern, i) for i in ids), f"{pattern!r} ({why}) matches no case"
+
+
+def _wrong_neg(ctx, self):
+    return ctx.identity(self)
+
+
+def _truncating_floor_divide(ctx, self, other):
+    return ctx.elementwise(self, other, "DIV")  # TensorRT's integer DIV truncates: wrong for floor
+
+
+@pytest.mark.parametrize("key,handler,case_id,message", [
+    ("aten::neg", _wrong_neg, "unary-neg-f32-r2", "max abs error"),
+    ("aten::floor_divide", _truncating_floor_divide, "binary-floor_divide-i64-r3-p1", "integer/bool values differ"),
+])
+def test_matrix_catches_a_wrong_handler(key, handler, case_id, message):
+    """The comparison can fail: a user handler that replaces trtgraph's with a wrong one (the
+    identity for neg; truncation for floor_divide of negative integers) fails its case."""
+    case = next(c for c in ALL if c.id == case_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        register_node_handler(key)(handler)
+        try:
+            with pytest.raises(AssertionError, match=message):
+                mc.run_case(case)
+        finally:
+            unregister_node_handler(key)
+    mc.run_case(case)  # trtgraph's own handler is back and right

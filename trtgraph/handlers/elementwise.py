@@ -135,13 +135,57 @@ def _div(ctx, self, other, rounding_mode):
         return ctx.elementwise(self, other, "DIV", dtype=dtype)
     if rounding_mode == "floor":
         if dtype.is_floating_point:
-            return ctx.unary(ctx.elementwise(self, other, "DIV", dtype=dtype), "FLOOR")
+            return floor_divide_float(ctx, self, other, dtype)
         return ctx.elementwise(self, other, "FLOOR_DIV", dtype=dtype)
     if dtype.is_floating_point:
         q = ctx.elementwise(self, other, "DIV", dtype=dtype)
         # trunc(q) = sign(q) * floor(|q|)
         return ctx.elementwise(ctx.unary(q, "SIGN"), ctx.unary(ctx.unary(q, "ABS"), "FLOOR"), "PROD")
     return ctx.elementwise(self, other, "DIV", dtype=dtype)  # TensorRT integer DIV truncates
+
+
+def _exact_product_error(ctx, x, y, p):
+    """``x*y - p`` exactly, for ``p = x*y`` rounded (Dekker's product: float32 operands split into
+    12-bit halves with Veltkamp's constant 2^12 + 1)."""
+    f = torch.float32
+
+    def split(v):
+        c = ctx.elementwise(v, 4097.0, "PROD", dtype=f)
+        hi = ctx.elementwise(c, ctx.elementwise(c, v, "SUB", dtype=f), "SUB", dtype=f)
+        return hi, ctx.elementwise(v, hi, "SUB", dtype=f)
+
+    (xh, xl), (yh, yl) = split(x), split(y)
+    e = ctx.elementwise(ctx.elementwise(xh, yh, "PROD", dtype=f), p, "SUB", dtype=f)
+    for u, v in ((xh, yl), (xl, yh), (xl, yl)):
+        e = ctx.elementwise(e, ctx.elementwise(u, v, "PROD", dtype=f), "SUM", dtype=f)
+    return e
+
+
+def floor_divide_float(ctx, a, b, dtype):
+    """torch's (and Python's) floor division of floats, computed in float32: ``floor(a / b)``,
+    less one where ``a / b`` rounded up onto an integer (``1.0 // 0.1`` is 9: the exact remainder
+    ``a - q*b`` then has the other sign than ``b``); ``a / b`` where ``b`` is 0; NaN where ``a``
+    is infinite; for an infinite ``b``, -1 where ``a`` is nonzero of the other sign, else 0."""
+    f = torch.float32
+    a, b = (ctx.cast(t, f) for t in ctx.operands(a, b, dtype=dtype))
+    quotient = ctx.elementwise(a, b, "DIV", dtype=f)
+    q0 = ctx.unary(quotient, "FLOOR")
+    p = ctx.elementwise(q0, b, "PROD", dtype=f)
+    r = ctx.elementwise(ctx.elementwise(a, p, "SUB", dtype=f), _exact_product_error(ctx, q0, b, p), "SUB", dtype=f)
+    b_neg = ctx.elementwise(b, 0.0, "LESS", dtype=f)
+    other_sign = ctx.elementwise(ctx.elementwise(r, 0.0, "LESS", dtype=f), b_neg, "XOR", dtype=torch.bool)
+    nonzero = ctx.unary(ctx.elementwise(r, 0.0, "EQUAL", dtype=f), "NOT")
+    over = ctx.elementwise(nonzero, other_sign, "AND", dtype=torch.bool)
+    q = ctx.elementwise(q0, ctx.cast(over, f), "SUB", dtype=f)
+    # b infinite (a finite): a nonzero a of the other sign gives -1, else floor(+-0) = +-0
+    a_other = ctx.elementwise(ctx.elementwise(a, 0.0, "LESS", dtype=f), b_neg, "XOR", dtype=torch.bool)
+    a_nonzero = ctx.unary(ctx.elementwise(a, 0.0, "EQUAL", dtype=f), "NOT")
+    by_inf = ctx.select(ctx.elementwise(a_other, a_nonzero, "AND", dtype=torch.bool), -1.0, q0, dtype=f)
+    a_inf, b_inf = ctx.unary(a, "ISINF"), ctx.unary(b, "ISINF")
+    q = ctx.select(b_inf, by_inf, q, dtype=f)
+    q = ctx.select(a_inf, float("nan"), q, dtype=f)
+    q = ctx.select(ctx.elementwise(b, 0.0, "EQUAL", dtype=f), quotient, q, dtype=f)
+    return ctx.cast(q, dtype)
 
 
 @register_node_handler("aten::floor_divide(Tensor self, Tensor other) -> Tensor")
