@@ -348,8 +348,27 @@ def _inplace_fn(f):
     return fn
 
 
+def _inplace_input_fn(f):
+    def fn(*xs):  # writes into the model's input tensor itself, and returns it
+        f(xs[0], xs[1] if len(xs) > 1 else None)
+        return xs[0]
+    return fn
+
+
+INPLACE_ON_INPUT = ("add_", "mul_", "div_", "relu_", "clamp_", "lt_", "masked_fill_", "sigmoid_")
+
+
 def inplace_cases():
     out = []
+    for name in INPLACE_ON_INPUT:
+        f, da, db = INPLACE[name]
+        for dtype in DTYPES:
+            for rank in (0, 2, 5):
+                ins = [spec(SHAPES[rank], dtype, da, seed=rank)]
+                if db is not None:
+                    ins.append(spec(PARTNERS[rank][-1], dtype, db, seed=40))
+                out.append(Case(f"inplace-input-{name}-{DNAME[dtype]}-r{rank}", name, "inplace", _inplace_input_fn(f),
+                                ins, dtype, rank, ("inplace", "on_input")))
     for name, (f, da, db) in INPLACE.items():
         for dtype in DTYPES:
             for rank in range(6):
