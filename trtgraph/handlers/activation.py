@@ -28,14 +28,25 @@ _simple("aten::sigmoid", "SIGMOID")
 _simple("aten::tanh", "TANH")
 
 
+def _clip(ctx, x, lo, hi):
+    """TensorRT's CLIP takes floats only: integer tensors are clamped with MAX/MIN (the bounds
+    converted to the tensor's dtype, as torch does)."""
+    x = ctx.as_tensor(x)
+    dtype = ctx.dtype(x)
+    if dtype.is_floating_point:
+        return ctx.activation(x, "CLIP", alpha=lo, beta=hi)
+    lo, hi = torch.tensor(lo).to(dtype), torch.tensor(hi).to(dtype)
+    return ctx.elementwise(ctx.elementwise(x, lo, "MAX", dtype=dtype), hi, "MIN", dtype=dtype)
+
+
 @register_node_handler("aten::hardtanh(Tensor self, Scalar min_val=-1, Scalar max_val=1) -> Tensor")
 def hardtanh(ctx, self, min_val, max_val):
-    return ctx.activation(self, "CLIP", alpha=min_val, beta=max_val)
+    return _clip(ctx, self, min_val, max_val)
 
 
 @register_node_handler("aten::relu6(Tensor self) -> Tensor")
 def relu6(ctx, self):
-    return ctx.activation(self, "CLIP", alpha=0.0, beta=6.0)
+    return _clip(ctx, self, 0.0, 6.0)
 
 
 @register_node_handler("aten::leaky_relu(Tensor self, Scalar negative_slope=0.01) -> Tensor")

@@ -13,15 +13,31 @@ from ..registry import register_node_handler
 _BOOL_OPS = {"SUM": "OR", "PROD": "AND", "MAX": "OR", "MIN": "AND"}  # torch's arithmetic on two bools
 
 
+def as_traced(ctx, y):
+    """``y`` cast to the dtype the trace recorded for the node's output, when they differ: an
+    in-place op keeps its target's dtype (``a.lt_(b)`` on floats gives floats, ``i32.add_(i64)``
+    int32)."""
+    tt = ctx.expected[0] if ctx.expected else None
+    if tt is None or tt.dtype is None:
+        return y
+    want = ctx.logical_dtype(tt.dtype)
+    return y if ctx.dtype(y) == want else ctx.cast(y, want)
+
+
 def _binary(key, op, alpha=False):
     def apply(ctx, self, other):
         dtype = ctx.result_dtype(self, other)
-        return ctx.elementwise(self, other, _BOOL_OPS.get(op, op) if dtype == torch.bool else op, dtype=dtype)
+        y = ctx.elementwise(self, other, _BOOL_OPS.get(op, op) if dtype == torch.bool else op, dtype=dtype)
+        return as_traced(ctx, y)
 
     if alpha:
         def handler(ctx, self, other, alpha=1):
             if alpha != 1:
-                other = ctx.elementwise(other, alpha, "PROD", dtype=ctx.result_dtype(self, other))
+                dtype = ctx.result_dtype(self, other)
+                if dtype == torch.bool:  # a bool tensor times a (nonzero) alpha stays itself
+                    other = ctx.elementwise(other, bool(alpha), "AND", dtype=dtype)
+                else:
+                    other = ctx.elementwise(other, alpha, "PROD", dtype=dtype)
             return apply(ctx, self, other)
     else:
         def handler(ctx, self, other):
@@ -35,9 +51,22 @@ _binary("aten::sub", "SUB", alpha=True)
 _binary("aten::mul", "PROD")
 _binary("aten::maximum", "MAX")
 _binary("aten::minimum", "MIN")
-_binary("aten::__and__", "AND")
-_binary("aten::__or__", "OR")
-_binary("aten::__xor__", "XOR")
+
+
+def _dunder_bitwise(key, op):
+    """``a & b``, ``a | b``, ``a ^ b`` trace to the dunders: bools use the logical layers, integers
+    go bit by bit like ``bitwise_and`` (TensorRT's AND/OR/XOR take bools only)."""
+    def handler(ctx, self, other):
+        from .elementwise_ext import bitwise
+
+        return bitwise(ctx, self, other, op)
+    handler.__name__ = key.split("::")[1]
+    register_node_handler(key)(handler)
+
+
+_dunder_bitwise("aten::__and__", "and")
+_dunder_bitwise("aten::__or__", "or")
+_dunder_bitwise("aten::__xor__", "xor")
 
 
 def truth(ctx, x):
@@ -52,7 +81,7 @@ def truth(ctx, x):
 def _logical(key, op):
     """torch's logical ops take any dtype (nonzero is true) and give bool."""
     def handler(ctx, self, other):
-        return ctx.elementwise(truth(ctx, self), truth(ctx, other), op, dtype=torch.bool)
+        return as_traced(ctx, ctx.elementwise(truth(ctx, self), truth(ctx, other), op, dtype=torch.bool))
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
 
@@ -64,7 +93,7 @@ _logical("aten::logical_xor", "XOR")
 
 @register_node_handler("aten::logical_not(Tensor self) -> Tensor")
 def logical_not(ctx, self):
-    return ctx.unary(truth(ctx, self), "NOT")
+    return as_traced(ctx, ctx.unary(truth(ctx, self), "NOT"))
 
 
 @register_node_handler("aten::bitwise_not(Tensor self) -> Tensor")
@@ -88,11 +117,17 @@ def pow_(ctx, self, exponent):
 def rsub(ctx, self, other, alpha=1):
     if alpha != 1:
         self = ctx.elementwise(self, alpha, "PROD", dtype=ctx.result_dtype(self, other))
-    return ctx.elementwise(other, self, "SUB")
+    return as_traced(ctx, ctx.elementwise(other, self, "SUB"))
 
 
 @register_node_handler("aten::div(Tensor self, Tensor other, *, str? rounding_mode=None) -> Tensor")
 def div(ctx, self, other, rounding_mode=None):
+    """The result takes the traced dtype: torch's promotion ranks a 0-d tensor operand below one
+    with dimensions (int32 // int64 0-d tensor is int32), and in-place division keeps the target's."""
+    return as_traced(ctx, _div(ctx, self, other, rounding_mode))
+
+
+def _div(ctx, self, other, rounding_mode):
     dtype = ctx.result_dtype(self, other)
     if rounding_mode is None:
         if not dtype.is_floating_point:
@@ -100,13 +135,57 @@ def div(ctx, self, other, rounding_mode=None):
         return ctx.elementwise(self, other, "DIV", dtype=dtype)
     if rounding_mode == "floor":
         if dtype.is_floating_point:
-            return ctx.unary(ctx.elementwise(self, other, "DIV", dtype=dtype), "FLOOR")
+            return floor_divide_float(ctx, self, other, dtype)
         return ctx.elementwise(self, other, "FLOOR_DIV", dtype=dtype)
     if dtype.is_floating_point:
         q = ctx.elementwise(self, other, "DIV", dtype=dtype)
         # trunc(q) = sign(q) * floor(|q|)
         return ctx.elementwise(ctx.unary(q, "SIGN"), ctx.unary(ctx.unary(q, "ABS"), "FLOOR"), "PROD")
     return ctx.elementwise(self, other, "DIV", dtype=dtype)  # TensorRT integer DIV truncates
+
+
+def _exact_product_error(ctx, x, y, p):
+    """``x*y - p`` exactly, for ``p = x*y`` rounded (Dekker's product: float32 operands split into
+    12-bit halves with Veltkamp's constant 2^12 + 1)."""
+    f = torch.float32
+
+    def split(v):
+        c = ctx.elementwise(v, 4097.0, "PROD", dtype=f)
+        hi = ctx.elementwise(c, ctx.elementwise(c, v, "SUB", dtype=f), "SUB", dtype=f)
+        return hi, ctx.elementwise(v, hi, "SUB", dtype=f)
+
+    (xh, xl), (yh, yl) = split(x), split(y)
+    e = ctx.elementwise(ctx.elementwise(xh, yh, "PROD", dtype=f), p, "SUB", dtype=f)
+    for u, v in ((xh, yl), (xl, yh), (xl, yl)):
+        e = ctx.elementwise(e, ctx.elementwise(u, v, "PROD", dtype=f), "SUM", dtype=f)
+    return e
+
+
+def floor_divide_float(ctx, a, b, dtype):
+    """torch's (and Python's) floor division of floats, computed in float32: ``floor(a / b)``,
+    less one where ``a / b`` rounded up onto an integer (``1.0 // 0.1`` is 9: the exact remainder
+    ``a - q*b`` then has the other sign than ``b``); ``a / b`` where ``b`` is 0; NaN where ``a``
+    is infinite; for an infinite ``b``, -1 where ``a`` is nonzero of the other sign, else 0."""
+    f = torch.float32
+    a, b = (ctx.cast(t, f) for t in ctx.operands(a, b, dtype=dtype))
+    quotient = ctx.elementwise(a, b, "DIV", dtype=f)
+    q0 = ctx.unary(quotient, "FLOOR")
+    p = ctx.elementwise(q0, b, "PROD", dtype=f)
+    r = ctx.elementwise(ctx.elementwise(a, p, "SUB", dtype=f), _exact_product_error(ctx, q0, b, p), "SUB", dtype=f)
+    b_neg = ctx.elementwise(b, 0.0, "LESS", dtype=f)
+    other_sign = ctx.elementwise(ctx.elementwise(r, 0.0, "LESS", dtype=f), b_neg, "XOR", dtype=torch.bool)
+    nonzero = ctx.unary(ctx.elementwise(r, 0.0, "EQUAL", dtype=f), "NOT")
+    over = ctx.elementwise(nonzero, other_sign, "AND", dtype=torch.bool)
+    q = ctx.elementwise(q0, ctx.cast(over, f), "SUB", dtype=f)
+    # b infinite (a finite): a nonzero a of the other sign gives -1, else floor(+-0) = +-0
+    a_other = ctx.elementwise(ctx.elementwise(a, 0.0, "LESS", dtype=f), b_neg, "XOR", dtype=torch.bool)
+    a_nonzero = ctx.unary(ctx.elementwise(a, 0.0, "EQUAL", dtype=f), "NOT")
+    by_inf = ctx.select(ctx.elementwise(a_other, a_nonzero, "AND", dtype=torch.bool), -1.0, q0, dtype=f)
+    a_inf, b_inf = ctx.unary(a, "ISINF"), ctx.unary(b, "ISINF")
+    q = ctx.select(b_inf, by_inf, q, dtype=f)
+    q = ctx.select(a_inf, float("nan"), q, dtype=f)
+    q = ctx.select(ctx.elementwise(b, 0.0, "EQUAL", dtype=f), quotient, q, dtype=f)
+    return ctx.cast(q, dtype)
 
 
 @register_node_handler("aten::floor_divide(Tensor self, Tensor other) -> Tensor")
@@ -118,10 +197,12 @@ def _compare(key, op, or_equal=False, negate=False):
     """``ge``/``le`` are ``GREATER``/``LESS`` or ``EQUAL`` (not ``NOT LESS``: a NaN compares false)."""
     def handler(ctx, self, other):
         dtype = ctx.result_dtype(self, other)
+        if dtype == torch.bool:  # TensorRT compares numbers only
+            dtype = torch.int32
         y = ctx.elementwise(self, other, op, dtype=dtype)
         if or_equal:
             y = ctx.elementwise(y, ctx.elementwise(self, other, "EQUAL", dtype=dtype), "OR", dtype=torch.bool)
-        return ctx.unary(y, "NOT") if negate else y
+        return as_traced(ctx, ctx.unary(y, "NOT") if negate else y)
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
 
@@ -186,7 +267,18 @@ def rsqrt(ctx, self):
 
 @register_node_handler("aten::square(Tensor self) -> Tensor")
 def square(ctx, self):
-    return ctx.elementwise(self, self, "PROD")
+    """A bool input gives int64 (the traced dtype), as in torch."""
+    x = as_traced(ctx, self)
+    return ctx.elementwise(x, x, "PROD")
+
+
+@register_node_handler("aten::frac(Tensor self) -> Tensor")
+def frac(ctx, self):
+    """``x - trunc(x)`` (the sign of x; float inputs only, as in torch)."""
+    from .elementwise_ext import trunc_layer
+
+    x = ctx.as_tensor(self)
+    return ctx.elementwise(x, trunc_layer(ctx, x), "SUB")
 
 
 def _bound(value, dtype):
@@ -206,10 +298,11 @@ def clamp(ctx, self, min=None, max=None):
     dtype = ctx.logical_dtype(tt.dtype) if tt is not None and tt.dtype is not None else \
         ctx.result_dtype(self, *(b for b in (min, max) if b is not None))
     min, max = _bound(min, dtype), _bound(max, dtype)
+    lo, hi = ("OR", "AND") if dtype == torch.bool else ("MAX", "MIN")  # TensorRT has no MAX/MIN of bools
     if min is not None:
-        y = ctx.elementwise(y, min, "MAX", dtype=dtype)
+        y = ctx.elementwise(y, min, lo, dtype=dtype)
     if max is not None:
-        y = ctx.elementwise(y, max, "MIN", dtype=dtype)
+        y = ctx.elementwise(y, max, hi, dtype=dtype)
     return y if (min is not None or max is not None) else ctx.identity(self)
 
 

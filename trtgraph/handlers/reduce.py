@@ -1,6 +1,8 @@
 """Reductions and softmax (axes are bitmasks in TensorRT; softmax axes are always set)."""
 from __future__ import annotations
 
+import torch
+
 from ..registry import register_node_handler
 
 
@@ -11,9 +13,15 @@ def _dims(ctx, x, dim):
 
 
 def _reduce(ctx, x, op, dim, keepdim):
+    """TensorRT reduces numbers only: bools (amax/amin) go through int32."""
     x = ctx.as_tensor(x)
     if ctx.rank(x) == 0:
+        for d in _dims(ctx, x, dim):
+            ctx.axis(d, 1)  # torch accepts dim 0 or -1 of a 0-d tensor, and nothing else
         return ctx.identity(x)
+    if ctx.dtype(x) == torch.bool:
+        y = ctx.reduce(ctx.cast(x, torch.int32), op, _dims(ctx, x, dim), keepdim)
+        return ctx.cast(y, torch.bool)
     return ctx.reduce(x, op, _dims(ctx, x, dim), keepdim)
 
 
@@ -70,6 +78,11 @@ def softmax_layer(ctx, x, dim):
     from ..precision import Fp32Island
 
     x = ctx.as_tensor(x)
+    rank = ctx.rank(x)
+    if rank < 2:  # TensorRT's softmax needs rank >= 2: over a (1, n) or (1, 1) view
+        ctx.axis(dim, max(rank, 1))  # torch takes dim 0 or -1 here
+        dims = ctx.dims(x)
+        return ctx.reshape(softmax_layer(ctx, ctx.reshape(x, [1] * (2 - rank) + dims), 1), dims)
     island = Fp32Island(ctx, "aten::softmax", x)
     with island as x32:
         layer = ctx.network.add_softmax(x32)
@@ -94,6 +107,9 @@ def _softmax(ctx, self, dim, half_to_float):
 def log_softmax(ctx, self, dim, dtype=None, half_to_float=False):
     """x - max - log(sum(exp(x - max))): log(softmax) would give -inf where softmax underflows."""
     x = with_dtype(ctx, self, dtype)
+    if ctx.rank(x) == 0:  # the log-softmax of one element is 0
+        ctx.axis(dim, 1)
+        return ctx.elementwise(x, x, "SUB")
     d = ctx.axis(dim, ctx.rank(x))
     shifted = ctx.elementwise(x, ctx.reduce(x, "MAX", [d], True), "SUB")
     total = ctx.reduce(ctx.unary(shifted, "EXP"), "SUM", [d], True)

@@ -52,6 +52,9 @@ def permute(ctx, self, dims):
 @register_node_handler("aten::transpose.int(Tensor(a) self, int dim0, int dim1) -> Tensor(a)")
 def transpose(ctx, self, dim0, dim1):
     rank = ctx.rank(self)
+    if rank == 0:  # torch accepts dims 0 and -1 of a 0-d tensor: nothing moves
+        ctx.axis(dim0, 1), ctx.axis(dim1, 1)
+        return ctx.identity(self)
     perm = list(range(rank))
     a, b = ctx.axis(dim0, rank), ctx.axis(dim1, rank)
     perm[a], perm[b] = perm[b], perm[a]
@@ -73,6 +76,10 @@ def unsqueeze(ctx, self, dim):
 @register_node_handler("aten::squeeze")
 def squeeze(ctx, self, dim=None):
     shape = list(ctx.shape(self))
+    if not shape:  # torch accepts dim 0 or -1 of a 0-d tensor
+        for d in (dim if isinstance(dim, (list, tuple)) else [] if dim is None else [dim]):
+            ctx.axis(d, 1)
+        return ctx.identity(self)
     if dim is None:
         axes = [i for i, s in enumerate(shape) if s == 1]
     else:
