@@ -35,9 +35,22 @@ _binary("aten::sub", "SUB", alpha=True)
 _binary("aten::mul", "PROD")
 _binary("aten::maximum", "MAX")
 _binary("aten::minimum", "MIN")
-_binary("aten::__and__", "AND")
-_binary("aten::__or__", "OR")
-_binary("aten::__xor__", "XOR")
+
+
+def _operator(key, op):
+    """``a & b``, ``a | b``, ``a ^ b`` (and their in-place forms): bitwise on integers, logical on
+    bools, with torch's type promotion (elementwise_ext.bitwise)."""
+    def handler(ctx, self, other):
+        from .elementwise_ext import bitwise
+
+        return bitwise(ctx, self, other, op)
+    handler.__name__ = key.split("::")[1]
+    register_node_handler(key)(handler)
+
+
+for _op in ("and", "or", "xor"):
+    _operator(f"aten::__{_op}__", _op)
+    _operator(f"aten::__i{_op}__", _op)
 
 
 def truth(ctx, x):
