@@ -98,12 +98,14 @@ case("and_or_xor_bool", lambda m, x, y: ((x > 0) & (y > 0), (x > 0) | (y < 0), (
       torch.randn(5, generator=torch.Generator().manual_seed(1))],
      ["aten::__and__", "aten::__or__", "aten::__xor__", "aten::__iand__", "aten::__ior__", "aten::__ixor__"])
 case("nonzero_float_bool_int", NONZERO.fn, NONZERO_INPUTS, ["aten::nonzero"])
+case("nonzero_as_tuple", lambda m, x, i: (*torch.nonzero(x, as_tuple=True), *(i != 0).nonzero(as_tuple=True)),
+     NONZERO_INPUTS, ["aten::nonzero_numpy"])
 
 
 @pytest.mark.parametrize("module,inputs,ops", CASES)
 def test_op(module, inputs, ops, monkeypatch):
     """Exact against eager (integer and bool outputs are compared with torch.equal)."""
-    if "aten::nonzero" in ops:
+    if "aten::nonzero" in ops or "aten::nonzero_numpy" in ops:
         monkeypatch.setattr(nonzero_module, "rtx_cannot_build", lambda: False)
         # TensorRT-RTX cannot build it (see above); the torch debug network has no NonZero layer
         conv = check_module(module, inputs, build=not backend.is_rtx(), debug=False)

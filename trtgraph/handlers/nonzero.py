@@ -1,4 +1,4 @@
-"""``nonzero``: the coordinates of the non-zero elements, one row per element in row-major order.
+"""``nonzero`` (and ``nonzero(as_tuple=True)``, traced as ``nonzero_numpy``): the coordinates of the non-zero elements, one row per element in row-major order.
 
 TensorRT's NonZero layer gives them transposed (``[rank, count]``; asked for int64), so the handler transposes
 the result to torch's ``[count, rank]``. ``count`` depends on the input data: the output has a
@@ -28,8 +28,8 @@ def _validate(args):
     return None
 
 
-@register_node_handler("aten::nonzero(Tensor self) -> Tensor", validator=_validate)
-def nonzero(ctx, self):
+def _indices(ctx, self):
+    """The NonZero layer's ``[rank, count]`` int64 indices of ``self``."""
     x = ctx.as_tensor(self)
     if ctx.rank(x) == 0:
         # torch treats a 0-d tensor as one element: [1, 0] or [0, 0] indices; TensorRT needs rank >= 1
@@ -40,5 +40,20 @@ def nonzero(ctx, self):
     layer = ctx.network.add_non_zero(x)
     if hasattr(layer, "indices_type"):  # int32 by default; torch's indices are int64
         layer.indices_type = backend.trt().DataType.INT64
-    indices = ctx.cast(layer.get_output(0), torch.int64)  # [rank, count]; a no-op when already int64
-    return ctx.permute(indices, [1, 0])
+    return ctx.cast(layer.get_output(0), torch.int64)  # a no-op when already int64
+
+
+@register_node_handler("aten::nonzero(Tensor self) -> Tensor", validator=_validate)
+def nonzero(ctx, self):
+    return ctx.permute(_indices(ctx, self), [1, 0])
+
+
+@register_node_handler("aten::nonzero_numpy(Tensor self) -> Tensor[]", validator=_validate)
+def nonzero_numpy(ctx, self):
+    """``nonzero(as_tuple=True)``: one 1-D index tensor per dimension (the rows of the layer's output)."""
+    indices = _indices(ctx, self)
+    rows = []
+    for d in range(ctx.rank(self)):
+        axis = ctx.constant(torch.tensor(d, dtype=torch.int32))
+        rows.append(ctx.network.add_gather(indices, axis, 0).get_output(0))
+    return rows
