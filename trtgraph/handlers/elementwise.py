@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import register_node_handler
+from .elementwise_ext import bitwise
 
 
 _BOOL_OPS = {"SUM": "OR", "PROD": "AND", "MAX": "OR", "MIN": "AND"}  # torch's arithmetic on two bools
@@ -41,8 +42,6 @@ def _operator(key, op):
     """``a & b``, ``a | b``, ``a ^ b`` (and their in-place forms): bitwise on integers, logical on
     bools, with torch's type promotion (elementwise_ext.bitwise)."""
     def handler(ctx, self, other):
-        from .elementwise_ext import bitwise
-
         return bitwise(ctx, self, other, op)
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
