@@ -3,6 +3,7 @@
     python scripts/zoo.py                      # every model (about an hour on 2 cores)
     python scripts/zoo.py --only resnet18 bert # some models
     python scripts/zoo.py --list
+    python scripts/zoo.py --from-json "header" # rewrite docs/models.md from docs/models.json
 
 Each model runs in a fresh subprocess (isolated memory and crashes). For each: trtgraph.convert
 in fp32, build and serialize the engine, verify with the reference evaluator against eager torch;
@@ -124,7 +125,13 @@ def main():
     p.add_argument("--json", default=str(ROOT / "docs" / "models.json"))
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=int, default=1800)
+    p.add_argument("--note", default="", help="a sentence appended to the header (e.g. how the machine was loaded)")
+    p.add_argument("--from-json", metavar="HEADER", help="rewrite --out from --json with this header; run nothing")
     args = p.parse_args()
+    if args.from_json:
+        write_doc(json.loads(Path(args.json).read_text()), Path(args.out), f"{args.from_json} {args.note}".strip())
+        print(f"wrote {args.out}")
+        return 0
 
     if args.one:
         print("ZOO-RESULT " + json.dumps(run_one(args.one, args.transformer_size)), flush=True)
@@ -167,7 +174,7 @@ def main():
     header = (f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"torch {torch.__version__}; TensorRT: {_trt_version()}. Transformers: {args.transformer_size} "
               f"configs. Last run: {len(rows)} model(s) in {time.perf_counter() - t_all:.0f} s"
-              f"{' (the other rows come from earlier runs, kept in docs/models.json)' if args.only else ''}.")
+              f"{' (the other rows come from earlier runs, kept in docs/models.json)' if args.only else ''}. {args.note}").strip()
     if args.only and Path(args.json).exists():
         old = {r["name"]: r for r in json.loads(Path(args.json).read_text())}
         old.update({r["name"]: r for r in rows})

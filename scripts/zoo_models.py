@@ -44,7 +44,7 @@ def _no_zero_layers(model):
     with torch.no_grad():
         for m in model.modules():
             w = getattr(m, "weight", None)
-            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and w is not None and not w.any():
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.Conv3d)) and w is not None and not w.any():
                 w.copy_(torch.randn(w.shape, generator=g) * w.shape[1] ** -0.5)
     return model
 
@@ -153,6 +153,9 @@ def transformers_models(size: str = "tiny") -> list[ZooModel]:
         _hf("convnext", lambda t: t.ConvNextConfig(depths=[1, 1, 1, 1] if tiny else [3, 3, 9, 3],
                                                    hidden_sizes=[16, 32, 64, 128] if tiny else [96, 192, 384, 768]),
             lambda t, c: t.ConvNextModel(c), lambda c: [_image((64, 64) if tiny else (224, 224))]),
+        _hf("swin", lambda t: t.SwinConfig(image_size=64, embed_dim=24, depths=[1, 1], num_heads=[2, 2],
+                                           window_size=4) if tiny else t.SwinConfig(),
+            lambda t, c: t.SwinModel(c), lambda c: [_image((c.image_size, c.image_size))]),
         _hf("t5_encoder", lambda t: t.T5Config(num_layers=L, d_model=H, num_heads=A, d_ff=I, d_kv=H // A),
             lambda t, c: t.T5EncoderModel(c), lambda c: [_tokens(c)]),
         _hf("llama", lambda t: t.LlamaConfig(num_hidden_layers=L, hidden_size=H, num_attention_heads=A,
@@ -169,6 +172,29 @@ def transformers_models(size: str = "tiny") -> list[ZooModel]:
     ]
 
 
+# clip shapes (batch, channels, frames, height, width): the MViT models' positional embeddings fix
+# 16x224x224 and S3D's final 2x7x7 average pool needs at least 16x224x224; the others take a short clip
+VIDEO_MODELS = {
+    "r3d_18": (8, 112, 112), "mc3_18": (8, 112, 112), "r2plus1d_18": (8, 112, 112),
+    "s3d": (16, 224, 224), "mvit_v1_b": (16, 224, 224), "mvit_v2_s": (16, 224, 224),
+    "swin3d_t": (8, 112, 112),
+}
+
+
+def torchvision_video() -> list[ZooModel]:
+    out = []
+    for name, clip in VIDEO_MODELS.items():
+        def build(name=name, clip=clip):
+            import torchvision
+
+            torch.manual_seed(0)
+            model = torchvision.models.get_model(name, weights=None)
+            x = torch.randn(1, 3, *clip, generator=_gen())
+            return _no_zero_layers(_randomize_bn(model)).eval(), [x]
+        out.append(ZooModel(name, "torchvision video", build))
+    return out
+
+
 def all_models(transformer_size: str = "base") -> list[ZooModel]:
     return (torchvision_classification() + torchvision_segmentation() + torchvision_detection_backbone()
-            + transformers_models(transformer_size))
+            + torchvision_video() + transformers_models(transformer_size))

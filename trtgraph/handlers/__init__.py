@@ -20,6 +20,7 @@
 | ``elementwise_ext`` | atan2, log1p/expm1/log2/log10, trunc, asinh/acosh/atanh, log_sigmoid, bitwise_and/or/xor, scalar_tensor, _to_copy, any/all, logsumexp |
 | ``scatter`` | slice_scatter, select_scatter, scatter (src/value/reduce), scatter_add, scatter_reduce, index_copy, index_put (accumulate: one-hot sums), diagonal, as_strided |
 | ``core_aten`` | tile, reshape_as, _reshape_copy, tensor_split; core ATen names (native_* norms, convolution, ...) |
+| ``nonzero`` | nonzero, nonzero_numpy (as_tuple=True) (NonZero layer; refused up front on TensorRT-RTX, which cannot build it) |
 | ``linalg`` | mv, dot/vdot, cross/linalg_cross, cdist (any p), pdist |
 | ``sampling`` | grid_sampler(_2d), embedding_bag, adaptive_max_pool1d/2d/3d, _convolution_mode |
 | ``quant`` | fake_quantize_per_tensor/per_channel_affine, fused_moving_avg_obs_fake_quant, quantize_per_tensor/per_channel + dequantize (int8 Q/DQ layers); fp8/int8 Q/DQ helpers |
@@ -29,3 +30,4 @@ from . import attention, creation, index, math, resize, sizes  # noqa: F401
 from . import quant  # noqa: F401
 from . import elementwise_ext  # noqa: F401
 from . import core_aten, linalg, sampling, scatter  # noqa: F401
+from . import nonzero  # noqa: F401

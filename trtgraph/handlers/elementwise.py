@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..registry import register_node_handler
+from .elementwise_ext import bitwise
 
 
 _BOOL_OPS = {"SUM": "OR", "PROD": "AND", "MAX": "OR", "MIN": "AND"}  # torch's arithmetic on two bools
@@ -53,20 +54,18 @@ _binary("aten::maximum", "MAX")
 _binary("aten::minimum", "MIN")
 
 
-def _dunder_bitwise(key, op):
-    """``a & b``, ``a | b``, ``a ^ b`` trace to the dunders: bools use the logical layers, integers
-    go bit by bit like ``bitwise_and`` (TensorRT's AND/OR/XOR take bools only)."""
+def _operator(key, op):
+    """``a & b``, ``a | b``, ``a ^ b`` (and their in-place forms): bitwise on integers, logical on
+    bools, with torch's type promotion (elementwise_ext.bitwise)."""
     def handler(ctx, self, other):
-        from .elementwise_ext import bitwise
-
         return bitwise(ctx, self, other, op)
     handler.__name__ = key.split("::")[1]
     register_node_handler(key)(handler)
 
 
-_dunder_bitwise("aten::__and__", "and")
-_dunder_bitwise("aten::__or__", "or")
-_dunder_bitwise("aten::__xor__", "xor")
+for _op in ("and", "or", "xor"):
+    _operator(f"aten::__{_op}__", _op)
+    _operator(f"aten::__i{_op}__", _op)
 
 
 def truth(ctx, x):
