@@ -156,3 +156,12 @@ def test_flat_models_are_unchanged(tmp_path):
     path = trtgraph.save_engine(named, tmp_path / "named.engine")
     out = trtgraph.load(path).unflatten_outputs(got)
     assert isinstance(out, dict) and torch.equal(out["neg"], got[1])  # TRTModule returns the model's dict
+
+
+def test_verify_holds_integer_outputs_to_exact_equality(detector):
+    _, conv = detector
+    report = conv.verify(images(seed=7))
+    assert [o.exact for o in report.outputs] == [False, False, True] * 2  # labels are int64
+    off_by_one = trtgraph.api.VerifyReport("fp16", rtol=1e-2, atol=1e-5)
+    off_by_one.outputs.append(trtgraph.api.OutputError("labels", (3,), 1.0, 1 / 900, exact=True))
+    assert not off_by_one.ok and "exactly" in off_by_one.advice()  # within rtol, but an index is wrong

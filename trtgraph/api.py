@@ -57,6 +57,7 @@ class OutputError:
     shape: tuple
     max_abs: float
     max_rel: float
+    exact: bool = False  # an integer/bool output: must equal eager exactly
 
 
 @dataclass
@@ -80,13 +81,22 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return all(o.max_abs <= self.atol or o.max_rel <= self.rtol for o in self.outputs)
+        return all(self._within(o) for o in self.outputs)
+
+    def _within(self, o: "OutputError") -> bool:
+        if o.exact:
+            return o.max_abs == 0
+        return o.max_abs <= self.atol or o.max_rel <= self.rtol
 
     def advice(self) -> str:
         """Which tolerance to raise for this report to pass (or why no tolerance helps)."""
-        bad = [o for o in self.outputs if not (o.max_abs <= self.atol or o.max_rel <= self.rtol)]
+        bad = [o for o in self.outputs if not self._within(o)]
         if not bad:
             return "all outputs within tolerance"
+        exact = [o for o in bad if o.exact]
+        if exact:
+            return (f"output {exact[0].name!r} holds integers/booleans and differs from eager (max abs error "
+                    f"{exact[0].max_abs:.3g}): such outputs must match exactly, no tolerance applies")
         worst = max(bad, key=lambda o: o.max_rel)
         if worst.max_rel == float("inf"):
             return (f"output {worst.name!r} has NaN/inf where eager has not (or at other positions): no "
@@ -272,7 +282,10 @@ class Conversion:
         report = VerifyReport(self.precision, rtol=rtol, atol=atol)
         for name, g, w in zip(self.output_names, got, want):
             a, r = errors(g.float(), w.float())
-            report.outputs.append(OutputError(name, tuple(g.shape), a, r))
+            exact = not (w.is_floating_point() or w.is_complex())
+            if exact and tuple(g.shape) == tuple(w.shape) and not torch.equal(g.to(w.dtype), w):
+                a = max(a, float((g.double() - w.double()).abs().max()))  # 1 off in a large index is still off
+            report.outputs.append(OutputError(name, tuple(g.shape), a, r, exact))
         if node_by_node:
             diffs, first = compare_with_eager(self.graph, list(feed.values()), rtol=rtol, atol=atol)
             report.nodes_compared = len(diffs)

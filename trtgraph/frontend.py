@@ -69,7 +69,7 @@ def _restored_state(model: torch.nn.Module):
             for b, version, saved in buffers:
                 if b._version != version:  # written in place during the trace
                     b.copy_(saved)
-    changed = [name for name, p, v in params if p._version != v]
+    changed = [name.removeprefix(MODEL_KEY + ".") for name, p, v in params if p._version != v]
     if changed:
         raise TraceError(f"forward wrote in place into parameter(s) {', '.join(changed[:5])} while tracing; "
                          "trtgraph does not convert models that modify their own parameters (the parameters "
