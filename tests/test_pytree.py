@@ -165,3 +165,20 @@ def test_verify_holds_integer_outputs_to_exact_equality(detector):
     off_by_one = trtgraph.api.VerifyReport("fp16", rtol=1e-2, atol=1e-5)
     off_by_one.outputs.append(trtgraph.api.OutputError("labels", (3,), 1.0, 1 / 900, exact=True))
     assert not off_by_one.ok and "exactly" in off_by_one.advice()  # within rtol, but an index is wrong
+
+
+def test_compile_caches_a_model_with_nested_inputs(tmp_path):
+    import trtgraph
+    from trtgraph.cache import cache_key
+
+    class Nested(torch.nn.Module):
+        def forward(self, xs):
+            return [{"a": xs[0] * 2, "b": xs[1] + 1}]
+
+    a, b = torch.rand(2, 3), torch.rand(2, 3)
+    model = Nested().eval()
+    assert cache_key(model, [[a, b]])[0] == cache_key(model, [[a, b]])[0]
+    assert cache_key(model, [[a, b]])[0] != cache_key(model, [[a, torch.rand(2, 4)]])[0]
+    first = trtgraph.compile(model, [[a, b]], cache_dir=tmp_path)
+    second = trtgraph.compile(model, [[a, b]], cache_dir=tmp_path)
+    assert not first.cache_hit and second.cache_hit

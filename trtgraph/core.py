@@ -25,7 +25,7 @@ from .context import ConversionContext
 from .dtypes import to_torch, to_trt
 from .dynamic import (ShapeFacts, compare_traces, network_shape, parse_ranges, profile_shapes, resized,
                       second_examples)
-from .errors import DynamicShapeError, InputError, ParameterError, TraceError, TrtGraphError
+from .errors import DynamicShapeError, InputError, ParameterError, TraceError, TrtGraphError, user_stacklevel
 from .precision import as_policy
 from .pytree import MODEL_KEY, flatten_inputs, is_simple_output, structure_of_outputs
 from .network_state import (_NetworkState, _current_state, _push_debug_network, _stack,  # noqa: E402,F401
@@ -92,7 +92,7 @@ def _warn_if_training(model):
             any(m.training for m in model.modules()):
         warnings.warn("the model is in training mode; trtgraph traces it in eval mode (dropout off, batch norm "
                       "with running statistics) and leaves its flags as they were; call model.eval() first to "
-                      "silence this", UserWarning, stacklevel=3)
+                      "silence this", UserWarning, stacklevel=user_stacklevel())
 
 
 def _output_keys(outputs) -> Optional[list]:

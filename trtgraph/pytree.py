@@ -13,8 +13,7 @@ wrapper below is only used when needed), so their names and graphs do not change
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 from torch.utils import _pytree as pt
