@@ -31,7 +31,8 @@ import torch
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_SIZE_READS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::sym_size", "aten::sym_numel"}
+_SIZE_READS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::sym_size", "aten::sym_numel",
+               "aten::_shape_as_tensor"}
 
 # ops whose result is random: the trace would bake the example's draw into the engine
 NONDETERMINISTIC_OPS = {
