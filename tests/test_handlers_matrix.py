@@ -59,13 +59,6 @@ KNOWN_BUGS = [
     # math.py topk-based argmin/min.dim ignore NaN (torch: NaN is the minimum and its index is returned)
     (r"special-argmin-\w+-(none|dneg1|d0)|special-min_dim-\w+-(dneg1|d0)", "",
      "math.py argmin/min.dim skip NaN (silently wrong values and indices)"),
-    # math.py remainder/fmod: a - floor/trunc(a/b)*b is NaN for an infinite divisor (torch: a, or
-    # inf for Python's modulo of the other sign) and wrong where a/b rounds onto an integer
-    (r"special-(remainder|fmod)-\w+-(right|tenths)", "max abs error",
-     "math.py remainder/fmod: infinite divisors give NaN; 1.0 % 0.1 gives 0 (torch 0.0999999)"),
-    # elementwise_ext.py atan2: atan2(-0.0, x<0) gives +pi (torch -pi); atan2(+-inf, +-inf) gives NaN
-    (r"special-atan2-\w+-(left|both)", "max abs error",
-     "elementwise_ext.py atan2: signed zero and infinite operands"),
 ]
 
 
