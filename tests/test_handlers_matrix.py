@@ -56,9 +56,6 @@ KNOWN_BUGS = [
     # math.py vector_norm/variance: keepdim=True on a 0-d input gives shape (1,) (torch: ())
     (r"reduce-(var|var_c0|std|var_mean|norm|norm_p1|vector_norm_inf)-\w+-r0-(none|d0|dneg1)-k1", "TensorRT shape (1,)",
      "math.py var/std/var_mean/norm of a 0-d tensor with keepdim=True has shape (1,)"),
-    # math.py topk-based argmin/min.dim ignore NaN (torch: NaN is the minimum and its index is returned)
-    (r"special-argmin-\w+-(none|dneg1|d0)|special-min_dim-\w+-(dneg1|d0)", "",
-     "math.py argmin/min.dim skip NaN (silently wrong values and indices)"),
 ]
 
 

@@ -125,14 +125,28 @@ def sort(ctx, self, dim=-1, descending=False, stable=None):
     return topk(ctx, self, n, dim, bool(descending))
 
 
+def _extreme(ctx, x, dim, largest):
+    """(values, indices) of the max/min along ``dim`` kept as a size-1 axis. As in torch, a NaN
+    wins both ways: a slice holding one gives NaN and the first NaN's index (TensorRT documents
+    no NaN order for TopK, so NaNs are located with a TopK of ``isnan`` instead)."""
+    values, idx = topk(ctx, x, 1, dim, largest)
+    x = ctx.as_tensor(x)
+    if not ctx.dtype(x).is_floating_point:
+        return values, idx
+    nan_count, nan_idx = topk(ctx, ctx.cast(ctx.unary(x, "ISNAN"), torch.int32), 1, dim, True)
+    has_nan = ctx.elementwise(nan_count, 0, "GREATER", dtype=torch.int32)
+    dtype = ctx.dtype(values)
+    return ctx.select(has_nan, float("nan"), values, dtype=dtype), ctx.select(has_nan, nan_idx, idx, dtype=torch.int64)
+
+
 def _arg(ctx, self, dim, keepdim, largest):
     x = ctx.as_tensor(self)
     shape = ctx.shape(x)
     if dim is None:
         flat = ctx.reshape(x, (1, _numel(shape)))
-        _, idx = topk(ctx, flat, 1, 1, largest)
+        _, idx = _extreme(ctx, flat, 1, largest)
         return ctx.reshape(idx, (1,) * len(shape) if keepdim else ())
-    _, idx = topk(ctx, x, 1, dim, largest)
+    _, idx = _extreme(ctx, x, dim, largest)
     if keepdim or not shape:
         return idx
     d = ctx.axis(dim, len(shape))
@@ -158,7 +172,7 @@ def argmin(ctx, self, dim=None, keepdim=False):
 
 def _minmax_dim(ctx, self, dim, keepdim, largest):
     shape = ctx.shape(self)
-    values, idx = topk(ctx, self, 1, dim, largest)
+    values, idx = _extreme(ctx, self, dim, largest)
     if keepdim or not shape:
         return values, idx
     d = ctx.axis(dim, len(shape))
