@@ -35,18 +35,11 @@ EXPECTED_REFUSALS = [
 # Bugs the matrix found outside the handler files this test's author could change, reported to
 # the lead: (regex over case ids, substring of the error, where and what). A listed case must still
 # fail that way (reported as xfail); once it passes the test fails until the entry is removed.
-_R0_DIM_OPS = "sum|mean|amax|amin|prod|any|all|max_dim|min_dim|argmax|argmin|var|var_c0|std|var_mean|norm|norm_p1|" \
-    "vector_norm_inf|logsumexp"
 KNOWN_BUGS = [
-    # trtgraph/precision.py reduced_elements(): a rank-0 input with a dim argument in an fp16/bf16
-    # network indexes shape[0] of () (called from core._fp32_reason for every node with a dim)
-    (r"(unary-(softmax|log_softmax)-(f16|bf16)-r0)|(reduce-(" + _R0_DIM_OPS + r")-(f16|bf16)-r0-(d0|dneg1)-k[01])"
-     r"|(reduce-(cumsum|softmax_dim)-(f16|bf16)-r0-\w+-k0)"
-     r"|(shape-(squeeze_neg1|unsqueeze_0|unsqueeze_neg1|unsqueeze_neg_first|expand_ones|expand_minus1)-(f16|bf16)-r0)",
-     "tuple index out of range", "precision.py: rank-0 input with a dim in fp16/bf16 networks raises IndexError"),
-    # trtgraph/context.py ConversionContext.axis(-1, 0) refuses dim -1 of a 0-d tensor (torch takes 0 and -1)
-    (r"shape-(flip_neg|movedim_neg)-\w+-r0", "dimension -1 is out of range for a tensor of rank 0",
-     "context.py axis(): dim -1 of a 0-d tensor (flip, movedim)"),
+    # trtgraph/handlers/index.py flip/_movedim index shape[d] / perm[d] of a 0-d tensor (ctx.axis() takes
+    # dims 0 and -1 of a 0-d tensor now, as torch does; these handlers still need a rank-0 early return)
+    (r"shape-(flip_neg|movedim_neg)-\w+-r0", "IndexError",
+     "index.py flip/movedim of a 0-d tensor (dim 0 or -1) index an empty shape"),
     # trtgraph/handlers/math.py: MAX/MIN of bools (TensorRT takes numbers only)
     (r"(binary-(max_other|min_other)-bool(xbool0d)?-.*)|(reduce-(max_dim|min_dim)-bool-r[1-5]-none-k[01])",
      "Could not get tensor shape", "math.py max.other/min.other/max()/min() of bool tensors build an invalid layer"),
