@@ -46,9 +46,6 @@ KNOWN_BUGS = [
     # math.py max.other/min.other: torch's promotion ranks a 0-d tensor below a dimensioned one
     (r"binary-(max_other|min_other)-i32xi640d-r3", "has TensorRT dtype",
      "math.py max.other/min.other of int32 and a 0-d int64 tensor give int64 (torch: int32)"),
-    # math.py vector_norm/variance: keepdim=True on a 0-d input gives shape (1,) (torch: ())
-    (r"reduce-(var|var_c0|std|var_mean|norm|norm_p1|vector_norm_inf)-\w+-r0-(none|d0|dneg1)-k1", "TensorRT shape (1,)",
-     "math.py var/std/var_mean/norm of a 0-d tensor with keepdim=True has shape (1,)"),
 ]
 
 

@@ -407,11 +407,11 @@ def _dims(ctx, x, dim):
 
 
 def _reduction_input(ctx, x, dim, keepdim):
-    """``(x, dims, squeeze)``: a float ``x`` (a 0-d one as shape (1,), squeezed back at the end
-    unless ``keepdim``) and its normalized reduction dims."""
+    """``(x, dims, squeeze)``: a float ``x`` (a 0-d one as shape (1,), squeezed back to () at the
+    end, keepdim or not, as in torch) and its normalized reduction dims."""
     x = _float(ctx, x)
     if ctx.rank(x) == 0:
-        return ctx.reshape(x, (1,)), [0], not keepdim
+        return ctx.reshape(x, (1,)), [0], True
     return x, _dims(ctx, x, dim), False
 
 
