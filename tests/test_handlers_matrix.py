@@ -40,12 +40,6 @@ KNOWN_BUGS = [
     # dims 0 and -1 of a 0-d tensor now, as torch does; these handlers still need a rank-0 early return)
     (r"shape-(flip_neg|movedim_neg)-\w+-r0", "IndexError",
      "index.py flip/movedim of a 0-d tensor (dim 0 or -1) index an empty shape"),
-    # trtgraph/handlers/math.py: MAX/MIN of bools (TensorRT takes numbers only)
-    (r"(binary-(max_other|min_other)-bool(xbool0d)?-.*)|(reduce-(max_dim|min_dim)-bool-r[1-5]-none-k[01])",
-     "Could not get tensor shape", "math.py max.other/min.other/max()/min() of bool tensors build an invalid layer"),
-    # math.py max.other/min.other: torch's promotion ranks a 0-d tensor below a dimensioned one
-    (r"binary-(max_other|min_other)-i32xi640d-r3", "has TensorRT dtype",
-     "math.py max.other/min.other of int32 and a 0-d int64 tensor give int64 (torch: int32)"),
 ]
 
 

@@ -181,10 +181,22 @@ def _minmax_dim(ctx, self, dim, keepdim, largest):
 
 
 def _full_reduce(ctx, self, op):
+    """max()/min() of every element; bools through int32 (TensorRT's MAX/MIN take numbers)."""
     x = ctx.as_tensor(self)
     if ctx.rank(x) == 0:
         return ctx.identity(x)
+    if ctx.dtype(x) == torch.bool:
+        return ctx.cast(ctx.reduce(ctx.cast(x, torch.int32), op, list(range(ctx.rank(x))), False), torch.bool)
     return ctx.reduce(x, op, list(range(ctx.rank(x))), False)
+
+
+def _pairwise(ctx, self, other, op):
+    """max.other/min.other in the traced result dtype (torch ranks a 0-d tensor operand below one
+    with dimensions: int32 with a 0-d int64 is int32); two bools are OR (max) / AND (min)."""
+    dtype = _expected_dtype(ctx) or ctx.result_dtype(self, other)
+    if dtype == torch.bool:
+        op = {"MAX": "OR", "MIN": "AND"}[op]
+    return ctx.elementwise(self, other, op, dtype=dtype)
 
 
 @register_node_handler("aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)")
@@ -199,12 +211,12 @@ def min_dim(ctx, self, dim, keepdim=False):
 
 @register_node_handler("aten::max.other(Tensor self, Tensor other) -> Tensor")
 def max_other(ctx, self, other):
-    return ctx.elementwise(self, other, "MAX")
+    return _pairwise(ctx, self, other, "MAX")
 
 
 @register_node_handler("aten::min.other(Tensor self, Tensor other) -> Tensor")
 def min_other(ctx, self, other):
-    return ctx.elementwise(self, other, "MIN")
+    return _pairwise(ctx, self, other, "MIN")
 
 
 @register_node_handler("aten::max(Tensor self) -> Tensor")
