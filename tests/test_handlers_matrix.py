@@ -35,12 +35,7 @@ EXPECTED_REFUSALS = [
 # Bugs the matrix found outside the handler files this test's author could change, reported to
 # the lead: (regex over case ids, substring of the error, where and what). A listed case must still
 # fail that way (reported as xfail); once it passes the test fails until the entry is removed.
-KNOWN_BUGS = [
-    # trtgraph/handlers/index.py flip/_movedim index shape[d] / perm[d] of a 0-d tensor (ctx.axis() takes
-    # dims 0 and -1 of a 0-d tensor now, as torch does; these handlers still need a rank-0 early return)
-    (r"shape-(flip_neg|movedim_neg)-\w+-r0", "IndexError",
-     "index.py flip/movedim of a 0-d tensor (dim 0 or -1) index an empty shape"),
-]
+KNOWN_BUGS: list = []
 
 
 def _match(table, case_id):

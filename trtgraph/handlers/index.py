@@ -289,7 +289,7 @@ def flip(ctx, self, dims):
     shape = ctx.shape(x)
     rank = len(shape)
     axes = {ctx.axis(d, rank) for d in dims}
-    axes = {d for d in axes if shape[d] != 1}
+    axes = {d for d in axes if rank and shape[d] != 1}
     if not axes:
         return ctx.identity(x)
     start = [ctx.int_op(ctx.dim_size(x, d), 1, "sub") if d in axes else 0 for d in range(rank)]
@@ -356,6 +356,8 @@ def _movedim(ctx, self, source, destination):
     rank = ctx.rank(self)
     src = [ctx.axis(s, rank) for s in (source if isinstance(source, (list, tuple)) else [source])]
     dst = [ctx.axis(d, rank) for d in (destination if isinstance(destination, (list, tuple)) else [destination])]
+    if rank == 0:
+        return ctx.identity(self)
     perm = [-1] * rank
     for s, d in zip(src, dst):
         perm[d] = s
