@@ -77,6 +77,8 @@ case("reshape_shape_list", Fn(lambda m, x: x.reshape(x.shape[0] * x.shape[1], x.
 case("size_list_overload", Fn(lambda m, x: x.new_zeros(x.size()) + x), (3, 4), B,
      [[(1, 4)], [(7, 4)]], ["aten::size", "aten::new_zeros"])
 case("numel", Fn(lambda m, x: x.reshape(x.numel()) * 3), (3, 4), B, [[(1, 4)], [(8, 4)]], ["aten::numel"])
+case("shape_as_tensor", Fn(lambda m, x: x.reshape(torch._shape_as_tensor(x)[0], -1) * 2), (3, 4, 5), B,
+     [[(1, 4, 5)], [(6, 4, 5)]], ["aten::_shape_as_tensor", "aten::Int"])
 case("flatten_dynamic_merge", Fn(lambda m, x: torch.flatten(x, 0, 1) - 1), (3, 4, 2), B,
      [[(1, 4, 2)], [(8, 4, 2)]], ["aten::flatten"])
 case("unsqueeze_squeeze", Fn(lambda m, x: x.unsqueeze(1).squeeze(1).unsqueeze(-1) * 2), (3, 4), B, [[(1, 4)], [(8, 4)]],
