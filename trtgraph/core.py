@@ -103,19 +103,21 @@ def _output_keys(outputs) -> Optional[list]:
     return None
 
 
-def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defer: bool = False) -> list:
+def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defer: bool = False,
+                       traced: tuple = ()) -> list:
     """A shape check computed from a dynamic size (``if x.shape[0] > 3``) must hold over the whole
     range: trace again at the range's min and max and require the same graph. A trace that fails
     there is a :class:`DynamicShapeError`. A different graph is one too, unless ``defer``: then
     the corners are returned as ``[(corner, example inputs, reason)]`` for the caller to check
     numerically (``trtgraph.convert`` evaluates the network there and compares it with eager).
-    Checks that change value only strictly inside the range are not seen (see the README)."""
+    Checks that change value only strictly inside the range are not seen (see the README).
+    ``traced``: input lists already traced and found to give the same graph (the second trace)."""
     where = "; ".join(f"{g.source} ({g.message})" for g in guards[:3])
     pending = []
     for corner, k in (("min", 0), ("max", 2)):
         sizes = [resized(x, {a: r[k] for a, r in ranges.get(n, {}).items()}) for n, x in zip(names, examples)]
-        if all(tuple(a.shape) == tuple(b.shape) for a, b in zip(sizes, examples)):
-            continue
+        if any(all(tuple(a.shape) == tuple(b.shape) for a, b in zip(sizes, seen)) for seen in (examples, *traced)):
+            continue  # that corner is the example or was traced already
         shapes = ", ".join(str(tuple(x.shape)) for x in sizes)
         try:
             _, g = frontend.trace_module(model, sizes)
@@ -226,14 +228,15 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
             param_exclude = f"{re.escape(MODEL_KEY)}\\.(?:{param_exclude})"
     facts = ShapeFacts()
     if ranges:
-        _, second_graph = frontend.trace_module(model, second_examples(ranges, names, examples))
+        second = second_examples(ranges, names, examples)
+        _, second_graph = frontend.trace_module(model, second)
         size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
         facts = compare_traces(torch_graph, second_graph, size_one)
         dynamic_inputs = {names.index(n) for n in ranges}
         guards = [f for f in findings if f.origin == "size" and f.inputs & dynamic_inputs]
         if guards:
             pending_guards = check_shape_guards(model, torch_graph, guards, ranges, names, examples,
-                                                defer=_defer_shape_guards)
+                                                defer=_defer_shape_guards, traced=(second,))
     t_trace = time.perf_counter() - t0
 
     ctx = ConversionContext(state.network, float_dtype, state.keep)
