@@ -1,0 +1,91 @@
+"""Run a hybrid program's steps: torch steps as torch ops, segments through a callback.
+
+The program is plain data (``TorchStep``/``SegmentStep`` and refs); only ``prim::PythonOp`` steps
+need a Python callable, given by name in ``python_functions``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..errors import HandlerError, TrtGraphError
+from .partition import SegmentStep, TorchStep
+
+
+def resolve(ref, env: dict, attr: Callable, device=None):
+    tag, value = ref
+    if tag == "v":
+        return env[value]
+    if tag == "c":
+        if device is not None and isinstance(value, torch.Tensor) and value.dim() > 0:
+            return value.to(device)
+        return value
+    if tag == "a":
+        return attr(value)
+    if tag == "l":
+        return [resolve(r, env, attr, device) for r in value]
+    if tag == "t":
+        return tuple(resolve(r, env, attr, device) for r in value)
+    raise TrtGraphError(f"unknown reference {ref!r} in a hybrid program")
+
+
+def torch_op(op: str, overload: str):
+    ns, name = op.split("::")
+    try:
+        return getattr(getattr(getattr(torch.ops, ns), name), overload or "default")
+    except (AttributeError, RuntimeError) as exc:
+        raise HandlerError(f"torch has no op {op}.{overload or 'default'} ({exc}); is the library defining it "
+                           "(e.g. torchvision) imported?") from exc
+
+
+def run_torch_step(step: TorchStep, env: dict, attr: Callable, python_functions: dict, device=None):
+    args = [resolve(r, env, attr, device) for r in step.args]
+    op = step.op
+    if op in ("prim::ListUnpack", "prim::TupleUnpack"):
+        out = list(args[0])
+    elif op == "prim::TupleIndex":
+        out = args[0][args[1]]
+    elif op == "prim::NumToTensor":
+        out = args[0] if isinstance(args[0], torch.Tensor) else torch.tensor(args[0])
+    elif op == "prim::DictConstruct":
+        out = dict(zip(args[0::2], args[1::2]))
+    elif op == "prim::PythonOp":
+        fn = python_functions.get(step.python)
+        if fn is None:
+            raise HandlerError(f"{step.where}: the custom autograd.Function {step.python} is not available; "
+                               "pass it in python_functions={name: Function.apply}")
+        with torch.no_grad():
+            out = fn(*args)
+    else:
+        overload = torch_op(op, step.overload)
+        pos, kw = [], {}
+        for a, v in zip(overload._schema.arguments, args):
+            if a.kwarg_only:
+                kw[a.name] = v
+            else:
+                pos.append(v)
+        try:
+            with torch.no_grad():
+                out = overload(*pos, **kw)
+        except Exception as exc:  # noqa: BLE001 - named with the node
+            raise HandlerError(f"{step.where}: running it in torch failed: {type(exc).__name__}: {exc}") from exc
+    if len(step.outputs) == 1 and op not in ("prim::ListUnpack", "prim::TupleUnpack"):
+        env[step.outputs[0]] = out
+    else:
+        for name, x in zip(step.outputs, out):
+            env[name] = x
+
+
+def run_program(steps, inputs: dict, attr: Callable, run_segment: Callable, python_functions: dict,
+                outputs: list, device=None):
+    """Execute ``steps``; ``run_segment(step, [tensors]) -> [tensors]``; returns the output refs resolved."""
+    env = dict(inputs)
+    for step in steps:
+        if isinstance(step, SegmentStep):
+            outs = run_segment(step, [env[n] for n in step.inputs])
+            for name, x in zip(step.outputs, outs):
+                env[name] = x
+        else:
+            run_torch_step(step, env, attr, python_functions, device)
+    return [resolve(r, env, attr, device) for r in outputs]

@@ -1,0 +1,130 @@
+"""``HybridModule``: TensorRT segments (``TRTModule``) and torch steps, as one ``nn.Module``."""
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import torch
+
+from ..errors import InputError
+from .interp import run_program
+from .segment import attr_getter
+
+
+class HybridWarning(UserWarning):
+    """A segment ran in torch because a run's shapes were outside its TensorRT profile."""
+
+
+def _fits(profile: Optional[tuple], shape: tuple) -> bool:
+    if profile is None:
+        return True
+    lo, _, hi = profile
+    return len(lo) == len(shape) and all(a <= d <= b for a, d, b in zip(lo, shape, hi))
+
+
+def outside_profile(conv, tensors) -> bool:
+    return any(not _fits(conv.profiles.get(n), tuple(x.shape)) for n, x in zip(conv.input_names, tensors))
+
+
+class HybridModule(torch.nn.Module):
+    """Runs the hybrid program: ``forward`` on CUDA (segments as :class:`trtgraph.TRTModule`, torch
+    steps as torch ops on the current stream); ``evaluate`` on the CPU with the reference
+    evaluator for the segments. A run whose shapes fall outside a segment's dynamic profile (e.g.
+    zero detections) computes that segment with torch ops instead, with a :class:`HybridWarning`.
+
+    ``params`` are the model's tensors the torch steps read (buffers of this module, so that
+    ``.to(device)`` and ``state_dict()`` carry them)."""
+
+    def __init__(self, steps, outputs, input_names, engines, params: dict, conversions=None,
+                 python_functions=None, eager_segments=None):
+        super().__init__()
+        self.steps, self.outputs, self.input_names = steps, outputs, list(input_names)
+        self.engines = torch.nn.ModuleList(engines)
+        self._param_keys = {}
+        for k, (path, t) in enumerate(sorted(params.items())):
+            key = f"p{k}_" + path.replace(".", "_")
+            self.register_buffer(key, t.detach().clone(), persistent=True)
+            self._param_keys[path] = key
+        self.conversions = list(conversions or [])
+        self.python_functions = dict(python_functions or {})
+        self.eager_segments = list(eager_segments or [])
+
+    def _attr(self, path: str):
+        key = self._param_keys.get(path)
+        if key is None:
+            raise InputError(f"the hybrid program reads {path!r}, which this module does not hold")
+        return getattr(self, key)
+
+    def _eager(self, step, tensors):
+        if not self.eager_segments:
+            raise InputError(f"segment {step.index}: the input shapes are outside its TensorRT profile")
+        warnings.warn(f"segment {step.index}: input shapes {[tuple(x.shape) for x in tensors]} are outside its "
+                      "TensorRT profile; computed with torch ops", HybridWarning, stacklevel=4)
+        return self.eager_segments[step.index](*tensors)
+
+    def _run(self, inputs, run_segment, device=None):
+        if len(inputs) != len(self.input_names):
+            raise InputError(f"{len(inputs)} input(s) given; the model takes {len(self.input_names)}")
+        return run_program(self.steps, dict(zip(self.input_names, inputs)), self._attr, run_segment,
+                           self.python_functions, self.outputs, device)
+
+    def forward(self, *inputs):
+        device = inputs[0].device if inputs and isinstance(inputs[0], torch.Tensor) else None
+
+        def run_segment(step, tensors):
+            engine = self.engines[step.index]
+            specs = engine.metadata.inputs if engine.metadata is not None else []
+            if specs and any(not _fits((s.min, None, s.max) if s.has_profile else None,
+                                       tuple(x.shape)) for s, x in zip(specs, tensors)):
+                return self._eager(step, tensors)
+            out = engine(*tensors)
+            return list(out) if isinstance(out, (list, tuple)) else [out]
+
+        out = self._run(inputs, run_segment, device)
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def evaluate(self, *inputs) -> list:
+        """Segments through the reference evaluator, torch steps in torch, on the CPU; the outputs
+        flattened to a list of tensors."""
+        if not self.conversions:
+            raise InputError("evaluate needs the segments' networks (a HybridModule made by "
+                             "HybridConversion.module())")
+        inputs = [x.detach().cpu() for x in inputs]
+
+        def run_segment(step, tensors):
+            conv = self.conversions[step.index]
+            if outside_profile(conv, tensors):
+                return self._eager(step, tensors)
+            return conv.evaluate(*tensors)
+
+        from ..walker.kinds import _flatten
+
+        return _flatten(self._run(inputs, run_segment))
+
+
+def reference_params(part, model) -> dict:
+    """{path: tensor} of every parameter/buffer the torch steps read."""
+    paths = set()
+
+    def walk(ref):
+        tag, value = ref
+        if tag == "a":
+            paths.add(value)
+        elif tag in ("l", "t"):
+            for r in value:
+                walk(r)
+
+    for step in part.steps:
+        for r in getattr(step, "args", []):
+            walk(r)
+    for r in part.outputs:
+        walk(r)
+    get = attr_getter(model)
+    out = {}
+    for p in paths:
+        x = get(p)
+        if isinstance(x, torch.Tensor):
+            out[p] = x
+        else:
+            raise InputError(f"a torch step reads module attribute {p!r}, which is not a tensor")
+    return out
