@@ -45,7 +45,7 @@ class HybridModule(torch.nn.Module):
             key = f"p{k}_" + path.replace(".", "_")
             self.register_buffer(key, t.detach().clone(), persistent=True)
             self._param_keys[path] = key
-        self.conversions = list(conversions or [])
+        self.conversions = list(conversions) if conversions is not None else None
         self.python_functions = dict(python_functions or {})
         self.eager_segments = list(eager_segments or [])
 
@@ -86,7 +86,7 @@ class HybridModule(torch.nn.Module):
     def evaluate(self, *inputs) -> list:
         """Segments through the reference evaluator, torch steps in torch, on the CPU; the outputs
         flattened to a list of tensors."""
-        if not self.conversions:
+        if self.conversions is None:
             raise InputError("evaluate needs the segments' networks (a HybridModule made by "
                              "HybridConversion.module())")
         inputs = [x.detach().cpu() for x in inputs]
