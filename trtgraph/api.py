@@ -236,6 +236,9 @@ class Conversion:
         return report
 
 
+HYBRID_CONVERTER: list = []  # [trtgraph.hybrid.convert_hybrid], set when trtgraph.hybrid is imported
+
+
 def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
             verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
@@ -263,17 +266,12 @@ def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[S
     :class:`trtgraph.hybrid.HybridConversion` (options ``torch_executed_ops``, ``torch_executed_modules``,
     ``min_block_size``, ``dynamic_max``, ``python_functions``; see ``trtgraph.hybrid``).
     """
-    if fallback or hybrid:
-        from .hybrid import OPTIONS, convert_hybrid
-
-        unknown = sorted(set(hybrid) - OPTIONS)
-        if unknown:
-            raise InputError(f"convert() got unknown option(s) {', '.join(unknown)}")
+    if fallback or hybrid:  # trtgraph.hybrid registers itself here (it imports this module, not the reverse)
         if dynamic_shapes is not None or frontend != "torchscript" or param_exclude is not None:
             raise InputError("fallback=True supports the torchscript frontend without dynamic_shapes/param_exclude")
-        return convert_hybrid(model, inputs, precision=precision, input_names=input_names, output_names=output_names,
-                              fallback=fallback, precision_policy=precision_policy, fold_batch_norm=fold_batch_norm,
-                              strict=strict, verbose=verbose, **hybrid)
+        return HYBRID_CONVERTER[0](model, inputs, precision=precision, input_names=input_names,
+                                   output_names=output_names, fallback=fallback, precision_policy=precision_policy,
+                                   fold_batch_norm=fold_batch_norm, strict=strict, verbose=verbose, **hybrid)
     if frontend not in ("torchscript", "export"):
         raise InputError(f"frontend must be 'torchscript' or 'export', got {frontend!r}")
     if frontend == "export" or isinstance(model, torch.export.ExportedProgram):

@@ -16,6 +16,7 @@ from typing import Optional
 
 import torch
 
+from .. import api as _api
 from .. import frontend
 from ..api import DEFAULT_ATOL, DEFAULT_RTOL, OutputError, VerifyReport
 from ..debug import errors
@@ -32,7 +33,6 @@ from .segment import attr_getter, convert_segment
 
 DEFAULT_DYNAMIC_MAX = 4096
 _REDRAWS = 3
-OPTIONS = {"torch_executed_ops", "torch_executed_modules", "min_block_size", "dynamic_max", "python_functions"}
 
 __all__ = ["HybridConversion", "HybridModule", "HybridWarning", "convert_hybrid"]
 
@@ -163,8 +163,10 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
                    fallback: bool = True, torch_executed_ops=None, torch_executed_modules=None,
                    min_block_size: Optional[int] = None, dynamic_max: Optional[int] = None,
                    precision_policy=None, fold_batch_norm: bool = True, strict: bool = True, verbose: bool = False,
-                   python_functions: Optional[dict] = None) -> HybridConversion:
+                   python_functions: Optional[dict] = None, **unknown) -> HybridConversion:
     """``trtgraph.convert(..., fallback=True)``: see the module docstring and the README."""
+    if unknown:
+        raise InputError(f"convert() got unknown option(s) {', '.join(sorted(unknown))}")
     if not fallback:
         raise InputError("torch_executed_ops, torch_executed_modules, min_block_size and dynamic_max need "
                          "fallback=True")
@@ -213,6 +215,10 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     pyfuncs.update(python_functions or {})
     plan = build_plan(part, attr_getter(model))
     return HybridConversion(model, part, segments, plan, precision, names, onames, pyfuncs, time.perf_counter() - t0)
+
+
+if not _api.HYBRID_CONVERTER:
+    _api.HYBRID_CONVERTER.append(convert_hybrid)
 
 
 def _flatten_refs(refs) -> list:
