@@ -27,7 +27,8 @@ from ..serialization import metadata_from_conversion
 from ..walker.kinds import _flatten
 from .classify import classify
 from .module import HybridModule, HybridWarning, reference_params
-from .partition import partition
+from .interp import run_torch_step
+from .partition import INLINED, node_step, partition, python_op_name, ref_of
 from .report import build_plan, format_plan
 from .segment import attr_getter, convert_segment
 
@@ -138,6 +139,33 @@ def _redraw(x: torch.Tensor, seed: int) -> torch.Tensor:
     return flat[torch.randperm(flat.numel(), generator=gen)].reshape(x.shape)
 
 
+def python_functions_of(graph) -> dict:
+    """{name: callable} of the custom autograd.Functions (prim::PythonOp) of a graph."""
+    return {python_op_name(n): n.pyobj() for n in graph.nodes() if n.kind() == "prim::PythonOp"}
+
+
+def fill_types(model, graph, examples) -> int:
+    """Tensor values the trace left without a shape (outputs of scripted code, ``prim::If``) get the
+    shape and dtype they have when the graph runs eagerly on ``examples``; returns how many."""
+    shapeless = [v for n in graph.nodes() if n.kind() not in ("prim::GetAttr", "prim::Constant")
+                 for v in n.outputs() if isinstance(v.type(), torch._C.TensorType) and
+                 (frontend.traced_type(v).shape is None or frontend.traced_type(v).dtype is None)]
+    if not shapeless:
+        return 0
+    steps = [node_step(n, lambda v: None) for n in graph.nodes()
+             if n.kind() not in INLINED or ref_of(n.output(), lambda v: None)[0] == "v"]
+    env = dict(zip([v.debugName() for v in list(graph.inputs())[1:]], examples))
+    attr = attr_getter(model)
+    with frontend._preserved_module_state(model):
+        for step in steps:
+            run_torch_step(step, env, attr, python_functions_of(graph))
+    for v in shapeless:
+        x = env.get(v.debugName())
+        if isinstance(x, torch.Tensor):
+            v.setType(torch._C.TensorType.get().with_sizes(list(x.shape)).with_dtype(x.dtype))
+    return len(shapeless)
+
+
 def _data_facts(model, graph, examples, cls) -> ShapeFacts:
     """Dimensions that follow the data: trace again with other data and compare the traces. Up to
     ``_REDRAWS`` draws until every data-dependent op's output shape differs from the example's."""
@@ -147,6 +175,7 @@ def _data_facts(model, graph, examples, cls) -> ShapeFacts:
     for k in range(_REDRAWS):
         other = [_redraw(x, k) for x in examples]
         _, g2 = frontend.trace_module(model, other)
+        fill_types(model, g2, other)
         try:
             facts = compare_traces(graph, g2)
         except DynamicShapeError as exc:
@@ -191,6 +220,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     t0 = time.perf_counter()
     findings: list = []
     trace, graph = frontend.trace_module(model, examples, findings)
+    fill_types(model, graph, examples)
     cls = classify(trace, graph, findings, ShapeFacts(), strict, torch_executed_ops, torch_executed_modules)
     if cls.global_problems:
         raise UnsupportedOpsError([p + " (a value Python read during tracing is a constant in the trace; running "
@@ -206,12 +236,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     onames = list(output_names) if output_names else [f"output_{i}" for i in range(n_out)]
     if len(onames) != n_out:
         raise InputError(f"{len(onames)} output_names for {n_out} model outputs")
-    pyfuncs = {}
-    for n in cls.work:
-        if n.kind() == "prim::PythonOp":
-            from .partition import python_op_name
-
-            pyfuncs[python_op_name(n)] = n.pyobj()
+    pyfuncs = python_functions_of(graph)
     pyfuncs.update(python_functions or {})
     plan = build_plan(part, attr_getter(model))
     return HybridConversion(model, part, segments, plan, precision, names, onames, pyfuncs, time.perf_counter() - t0)

@@ -66,6 +66,10 @@ def _bool_mask_index(node) -> bool:
 
 def data_dependent(node) -> bool:
     """Does this node's output shape depend on the values of its inputs?"""
+    if list(node.blocks()):
+        return True  # control flow: what it computes is known when it runs
+    if node.kind() == "aten::where" and len(list(node.inputs())) == 1:
+        return True  # torch.where(cond): the indices of the true elements
     return node.kind() in DATA_DEPENDENT_OPS or _bool_mask_index(node)
 
 
@@ -137,7 +141,7 @@ def _torch_reason(node, kind, analyser, ops, modules) -> Optional[str]:
     if kind == "prim::PythonOp":
         return f"custom autograd.Function {node.pyname()} (Python code TensorRT cannot see)"
     if kind.startswith("prim::"):
-        return f"prim op {kind} (control flow: trace the model instead of scripting it)"
+        return f"{kind}: Python control flow in scripted code (TorchScript blocks have no TensorRT form here)"
     if data_dependent(node):
         what = "indexing with a boolean mask" if kind == "aten::index" else kind
         return f"{what}: its output shape depends on the input data"

@@ -50,6 +50,24 @@ def run_torch_step(step: TorchStep, env: dict, attr: Callable, python_functions:
         out = args[0] if isinstance(args[0], torch.Tensor) else torch.tensor(args[0])
     elif op == "prim::DictConstruct":
         out = dict(zip(args[0::2], args[1::2]))
+    elif op == "prim::ListConstruct":
+        out = list(args)
+    elif op == "prim::TupleConstruct":
+        out = tuple(args)
+    elif op == "prim::device":
+        out = args[0].device
+    elif op == "prim::dtype":
+        out = args[0].dtype
+    elif op == "prim::If":
+        block = step.blocks[0] if bool(args[0]) else step.blocks[1]
+        for inner in block["steps"]:
+            run_torch_step(inner, env, attr, python_functions, device)
+        out = [resolve(r, env, attr, device) for r in block["outputs"]]
+        for name, x in zip(step.outputs, out):
+            env[name] = x
+        return
+    elif op in _LIST_OPS and args and isinstance(args[0], list):
+        out = _LIST_OPS[op](*args)
     elif op == "prim::PythonOp":
         fn = python_functions.get(step.python)
         if fn is None:
@@ -75,6 +93,22 @@ def run_torch_step(step: TorchStep, env: dict, attr: Callable, python_functions:
     else:
         for name, x in zip(step.outputs, out):
             env[name] = x
+
+
+def _set_item(seq, i, x):
+    seq[i] = x
+    return seq
+
+
+# list ops on Python lists (torch.ops would mutate a copy)
+_LIST_OPS = {
+    "aten::append": lambda seq, x: (seq.append(x), seq)[1],
+    "aten::insert": lambda seq, i, x: seq.insert(i, x),
+    "aten::_set_item": _set_item,
+    "aten::__getitem__": lambda seq, i: seq[i],
+    "aten::len": len,
+    "aten::extend": lambda seq, other: seq.extend(other),
+}
 
 
 def run_program(steps, inputs: dict, attr: Callable, run_segment: Callable, python_functions: dict,

@@ -37,11 +37,14 @@ class TorchStep:
     reason: str = ""  # why it is not in TensorRT ("" for glue: sizes, unpacking)
     python: str = ""  # prim::PythonOp: the autograd.Function ("module.Name")
     cconv: str = ""  # prim::PythonOp: argument order ("d" tensor input, "c" scalar constant)
+    blocks: list = field(default_factory=list)  # prim::If: [{"inputs": [names], "steps": [...], "outputs": [refs]}]
 
     def to_dict(self) -> dict:
         return {"kind": "torch", "op": self.op, "overload": self.overload, "args": self.args,
                 "outputs": list(self.outputs), "where": self.where, "reason": self.reason,
-                "python": self.python, "cconv": self.cconv}
+                "python": self.python, "cconv": self.cconv,
+                "blocks": [{"inputs": b["inputs"], "steps": [s.to_dict() for s in b["steps"]],
+                            "outputs": b["outputs"]} for b in self.blocks]}
 
 
 @dataclass
@@ -70,6 +73,66 @@ class Partition:
 
 # --------------------------------------------------------------------------- refs
 
+_LIST_MUTATIONS = {"aten::append", "aten::insert", "aten::_set_item", "aten::extend", "aten::pop", "aten::clear",
+                   "aten::remove", "aten::reverse", "aten::sort"}
+INLINED = ("prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct")
+
+
+def free_inputs(node) -> list:
+    """A node's inputs and the outer values its blocks read (prim::If/Loop read them directly)."""
+    out = list(node.inputs())
+    blocks = list(node.blocks())
+    if not blocks:
+        return out
+    inner = set()
+    for b in blocks:
+        inner.update(b.inputs())
+        for n in _all_nodes(b):
+            inner.update(n.outputs())
+    for b in blocks:
+        for n in _all_nodes(b):
+            out.extend(v for v in n.inputs() if v not in inner)
+        out.extend(v for v in b.outputs() if v not in inner)
+    seen, uniq = set(), []
+    for v in out:
+        if v not in seen:
+            seen.add(v)
+            uniq.append(v)
+    return uniq
+
+
+def _all_nodes(block):
+    for n in block.nodes():
+        yield n
+        for b in n.blocks():
+            yield from _all_nodes(b)
+
+
+def node_step(node, need, reason: str = "") -> "TorchStep":
+    """One node as a torch step (blocks of prim::If as nested step lists)."""
+    kind = node.kind()
+    outputs = [v.debugName() for v in node.outputs()]
+    where = frontend.describe(node)
+    if kind == "prim::PythonOp":  # arguments in call order: tensors ("d") and scalar constants ("c")
+        tensors, scalars = list(node.inputs()), list(node.scalar_args())
+        args = [ref_of(tensors.pop(0), need) if c == "d" else ["c", scalars.pop(0)] for c in node.cconv()]
+        return TorchStep(kind, "", args, outputs, where, reason, python=python_op_name(node), cconv=node.cconv())
+    args = [ref_of(u, need) for u in node.inputs()]
+    if kind in INLINED:  # not inlined here (a list that is mutated, or a step requested explicitly)
+        return TorchStep(kind, "", args, outputs, where, reason)
+    if kind.startswith("prim::"):
+        if kind == "prim::Loop":
+            raise TraceError(f"{where}: loops in scripted code are not supported by the hybrid runtime yet")
+        blocks = []
+        for b in node.blocks():
+            steps = [node_step(n, need) for n in b.nodes() if n.kind() not in INLINED or
+                     (n.kind() == "prim::ListConstruct" and ref_of(n.output(), lambda v: None)[0] == "v")]
+            blocks.append({"inputs": [v.debugName() for v in b.inputs()], "steps": steps,
+                           "outputs": [ref_of(v, need) for v in b.outputs()]})
+        return TorchStep(kind, "", args, outputs, where, reason, blocks=blocks)
+    schema = frontend.node_schema(node)
+    return TorchStep(kind, schema.overload_name if schema is not None else "", args, outputs, where, reason)
+
 def attr_path(v) -> Optional[str]:
     """Dotted attribute path of a GetAttr chain from ``self`` ('' for self), else None."""
     node = v.node()
@@ -94,7 +157,8 @@ def ref_of(v, need) -> list:
         path = attr_path(v)
         if path is not None:
             return ["a", path]
-    if kind == "prim::ListConstruct":
+    if kind == "prim::ListConstruct" and not any(u.user.kind() in _LIST_MUTATIONS or list(u.user.blocks())
+                                                   for u in v.uses()):
         return ["l", [ref_of(u, need) for u in node.inputs()]]
     if kind == "prim::TupleConstruct":
         return ["t", [ref_of(u, need) for u in node.inputs()]]
@@ -127,7 +191,7 @@ class _Planner:
         self.dag.add_nodes_from(self.work)
         for n in self.work:
             for m in self.members[n]:
-                for v in m.inputs():
+                for v in free_inputs(m):
                     for p in self.producers(v):
                         if p is not n:
                             self.dag.add_edge(p, n)
@@ -143,7 +207,7 @@ class _Planner:
             out = frozenset()
         else:
             acc: set = set()
-            for u in node.inputs():
+            for u in free_inputs(node):
                 acc |= self.producers(u)
             out = frozenset(acc)
         self._eff[v] = out
@@ -210,7 +274,7 @@ class _Planner:
                 return
             if node not in nodes:
                 nodes.add(node)
-                for u in node.inputs():
+                for u in free_inputs(node):
                     visit(u)
 
         for w in units:
@@ -218,7 +282,7 @@ class _Planner:
                 nodes.add(m)
         for w in units:
             for m in self.members[w]:
-                for u in m.inputs():
+                for u in free_inputs(m):
                     visit(u)
         inputs.sort(key=lambda v: (v.node().kind() != "prim::Param", self.order.get(v.node(), -1),
                                    v.offset() if hasattr(v, "offset") else 0))
@@ -261,13 +325,13 @@ class _Planner:
             for v in inputs:
                 if not is_tensor_value(v):
                     for n in grp:  # the nodes reading it
-                        if any(v in set(m.inputs()) or v in self._reads(m) for m in self.members[n]):
+                        if any(v in set(free_inputs(m)) or v in self._reads(m) for m in self.members[n]):
                             demote[n] = f"reads %{v.debugName()}, a non-tensor value computed in torch"
         return demote
 
     def _reads(self, node) -> set:
         """Values a node reads through glue (the boundary values its glue closure reaches)."""
-        out, stack, seen = set(), list(node.inputs()), set()
+        out, stack, seen = set(), list(free_inputs(node)), set()
         while stack:
             v = stack.pop()
             if v in seen:
@@ -332,18 +396,7 @@ class _Planner:
         return Partition(segments, steps, outputs, [v.debugName() for v in self.params[1:]], reasons, torch_nodes)
 
     def _torch_step(self, node, need, reason) -> TorchStep:
-        kind = node.kind()
-        if kind == "prim::PythonOp":  # arguments in call order: tensors ("d") and scalar constants ("c")
-            tensors, scalars = list(node.inputs()), list(node.scalar_args())
-            args = []
-            for c in node.cconv():
-                args.append(ref_of(tensors.pop(0), need) if c == "d" else ["c", scalars.pop(0)])
-            return TorchStep(kind, "", args, [v.debugName() for v in node.outputs()], frontend.describe(node),
-                             reason, python=python_op_name(node), cconv=node.cconv())
-        args = [ref_of(u, need) for u in node.inputs()]
-        schema = frontend.node_schema(node)
-        return TorchStep(kind, schema.overload_name if schema is not None else "", args,
-                         [v.debugName() for v in node.outputs()], frontend.describe(node), reason)
+        return node_step(node, need, reason)
 
 
 def python_op_name(node) -> str:

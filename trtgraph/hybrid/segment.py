@@ -83,7 +83,7 @@ def segment_graph(graph, nodes, inputs, outputs):
     s.setType(params[0].type())
     vmap[params[0]] = s
     for v in inputs:
-        nv = sg.addInput(re.sub(r"\W", "_", v.debugName()))
+        nv = sg.addInput("in_" + re.sub(r"\W", "_", v.debugName()))
         nv.setType(v.type())
         vmap[v] = nv
     for node in nodes:
