@@ -97,6 +97,20 @@ def segment_graph(graph, nodes, inputs, outputs):
     return sg, vmap
 
 
+class _SegmentWalker(_Walker):
+    """The walker, with one difference: an in-place op folded in torch (``offset += n`` on a size
+    tensor) writes into a copy. The walker's constants point at the memory of the torch tensors
+    they were made from, so writing into the original would change constants already in the
+    network (``_fold`` in ``trtgraph/walker/emit.py`` should do the same; reported)."""
+
+    def _fold(self, node, values, desc):
+        from ..walker.kinds import is_inplace
+
+        if is_inplace(node.kind()) and values and isinstance(values[0], torch.Tensor):
+            values = [values[0].clone()] + list(values[1:])
+        return super()._fold(node, values, desc)
+
+
 def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: dict, precision: str,
                     precision_policy, fold_batch_norm: bool, strict: bool, dynamic_max: int,
                     verbose: bool = False) -> Conversion:
@@ -142,7 +156,7 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
         g.example_inputs = examples
         g.trace = trace
         g.profile_shapes = profiles
-        walker = _Walker(state, trace, sg, verbose, None, float_dtype, None, sfacts, as_policy(precision_policy),
+        walker = _SegmentWalker(state, trace, sg, verbose, None, float_dtype, None, sfacts, as_policy(precision_policy),
                          fold_batch_norm, [], strict)
         outs, records = walker.run(net_inputs)
         g.nodes = records
