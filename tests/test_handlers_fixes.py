@@ -162,3 +162,77 @@ def test_sdpa_dropout_is_refused():
 def test_dropout_in_training_is_refused():
     """dropout with train=True is random: the walker's random-op check refuses it, naming train."""
     _refused(Fn(lambda m, x: F.dropout(x, 0.5, training=True)), [r(2, 8)], "train=True")
+
+
+# --- silently wrong before (the matrix's special cases): remainder/fmod with infinite divisors or a
+# quotient rounding onto an integer, argmin/min.dim skipping NaN, atan2 of signed zeros and infinities.
+# The reference evaluation of the built network must give eager torch's values bit for bit
+# (NaN where torch has NaN, signed zeros with torch's sign).
+_INF, _NAN = float("inf"), float("nan")
+_SPECIAL = torch.tensor([_NAN, _INF, -_INF, 0.0, -0.0, 1.0, -1.0, 0.1, -0.1, 0.7, 2.5, -7.0, 3.3, 1e-3])
+_PRECISIONS = [pytest.param(p, d, id=p) for p, d in (("fp32", torch.float32), ("fp16", torch.float16),
+                                                    ("bf16", torch.bfloat16))]
+
+
+def _every_pair(values):
+    return values.repeat_interleave(len(values)), values.repeat(len(values))
+
+
+def _network_values(module, inputs, precision):
+    conv = trtgraph.convert(module.eval(), inputs, precision=precision)
+    engine = conv.build()
+    assert isinstance(engine, bytes) and len(engine) > 0
+    return conv.evaluate(*inputs)
+
+
+def _assert_same_bits(got, want, inputs, what):
+    got = got.to(want.dtype)
+    same = (got == want) & (torch.signbit(got) == torch.signbit(want)) | (got.isnan() & want.isnan())
+    bad = (~same).nonzero().flatten()[:5].tolist()
+    assert not bad, f"{what}: " + "; ".join(
+        f"{tuple(x[i].item() for x in inputs)} -> {got[i].item()}, torch {want[i].item()}" for i in bad)
+
+
+@pytest.mark.parametrize("precision,dtype", _PRECISIONS)
+def test_remainder_fmod_match_torch_on_special_values(precision, dtype):
+    """fmod(a, inf) is a; -1 % inf is inf; 1.0 % 0.1 is 0.0999999866 (not 0); fmod(-2, 1) is -0.0."""
+    a, b = (t.to(dtype) for t in _every_pair(_SPECIAL))
+    model = Fn(lambda m, a, b: torch.stack([torch.fmod(a, b), a % b, torch.remainder(b, a)]))
+    got = _network_values(model, [a, b], precision)[0]
+    want = model(a, b)
+    for i, name in enumerate(("fmod(a, b)", "a % b", "b % a")):
+        _assert_same_bits(got[i], want[i], (a, b) if i < 2 else (b, a), f"{precision} {name}")
+
+
+@pytest.mark.parametrize("precision,dtype", _PRECISIONS)
+def test_argmin_argmax_min_max_dim_return_the_first_nan(precision, dtype):
+    """torch's min/max along a dim (and argmin/argmax) give NaN and the first NaN's index when the
+    slice holds one; TopK alone skipped NaN for the minimum."""
+    x = torch.tensor([[1.0, _NAN, -2.0, _NAN], [3.0, -1.0, 0.0, 2.0], [-_INF, _NAN, _NAN, 1.0]], dtype=dtype)
+
+    def both_ways(m, x):
+        mn, imn = torch.min(x, 1)
+        mx, imx = torch.max(x, 0, keepdim=True)
+        return (mn, imn, mx, imx, torch.argmin(x, 0), torch.argmax(x, 1), torch.argmin(x),
+                torch.argmin(x[1:2, :]))
+
+    model = Fn(both_ways)
+    got = _network_values(model, [x], precision)
+    for i, (g, w) in enumerate(zip(got, model(x))):
+        _assert_same_bits(g, w, (), f"{precision} output {i}")
+
+
+@pytest.mark.parametrize("precision,dtype", _PRECISIONS)
+def test_atan2_signed_zeros_and_infinities(precision, dtype):
+    """atan2(-0.0, x < 0) is -pi, atan2(+-0.0, -0.0) is +-pi, atan2(+-inf, +-inf) is +-pi/4 or
+    +-3pi/4, NaN stays NaN; zeros keep torch's sign."""
+    y, x = (t.to(dtype) for t in _every_pair(_SPECIAL))
+    got = _network_values(Fn(lambda m, y, x: torch.atan2(y, x)), [y, x], precision)[0]
+    want = torch.atan2(y, x).float()
+    tol = 1e-6 if precision == "fp32" else 1e-2
+    assert torch.equal(got.isnan(), want.isnan())
+    ok = ((got - want).abs() <= tol * (1 + want.abs())) | want.isnan()
+    ok &= (want != 0) | (torch.signbit(got) == torch.signbit(want))
+    bad = (~ok).nonzero().flatten()[:5].tolist()
+    assert not bad, "; ".join(f"atan2({y[i].item()}, {x[i].item()}) = {got[i].item()}, torch {want[i].item()}"
+                              for i in bad)

@@ -35,37 +35,11 @@ EXPECTED_REFUSALS = [
 # Bugs the matrix found outside the handler files this test's author could change, reported to
 # the lead: (regex over case ids, substring of the error, where and what). A listed case must still
 # fail that way (reported as xfail); once it passes the test fails until the entry is removed.
-_R0_DIM_OPS = "sum|mean|amax|amin|prod|any|all|max_dim|min_dim|argmax|argmin|var|var_c0|std|var_mean|norm|norm_p1|" \
-    "vector_norm_inf|logsumexp"
 KNOWN_BUGS = [
-    # trtgraph/precision.py reduced_elements(): a rank-0 input with a dim argument in an fp16/bf16
-    # network indexes shape[0] of () (called from core._fp32_reason for every node with a dim)
-    (r"(unary-(softmax|log_softmax)-(f16|bf16)-r0)|(reduce-(" + _R0_DIM_OPS + r")-(f16|bf16)-r0-(d0|dneg1)-k[01])"
-     r"|(reduce-(cumsum|softmax_dim)-(f16|bf16)-r0-\w+-k0)"
-     r"|(shape-(squeeze_neg1|unsqueeze_0|unsqueeze_neg1|unsqueeze_neg_first|expand_ones|expand_minus1)-(f16|bf16)-r0)",
-     "tuple index out of range", "precision.py: rank-0 input with a dim in fp16/bf16 networks raises IndexError"),
-    # trtgraph/context.py ConversionContext.axis(-1, 0) refuses dim -1 of a 0-d tensor (torch takes 0 and -1)
-    (r"shape-(flip_neg|movedim_neg)-\w+-r0", "dimension -1 is out of range for a tensor of rank 0",
-     "context.py axis(): dim -1 of a 0-d tensor (flip, movedim)"),
-    # trtgraph/handlers/math.py: MAX/MIN of bools (TensorRT takes numbers only)
-    (r"(binary-(max_other|min_other)-bool(xbool0d)?-.*)|(reduce-(max_dim|min_dim)-bool-r[1-5]-none-k[01])",
-     "Could not get tensor shape", "math.py max.other/min.other/max()/min() of bool tensors build an invalid layer"),
-    # math.py max.other/min.other: torch's promotion ranks a 0-d tensor below a dimensioned one
-    (r"binary-(max_other|min_other)-i32xi640d-r3", "has TensorRT dtype",
-     "math.py max.other/min.other of int32 and a 0-d int64 tensor give int64 (torch: int32)"),
-    # math.py vector_norm/variance: keepdim=True on a 0-d input gives shape (1,) (torch: ())
-    (r"reduce-(var|var_c0|std|var_mean|norm|norm_p1|vector_norm_inf)-\w+-r0-(none|d0|dneg1)-k1", "TensorRT shape (1,)",
-     "math.py var/std/var_mean/norm of a 0-d tensor with keepdim=True has shape (1,)"),
-    # math.py topk-based argmin/min.dim ignore NaN (torch: NaN is the minimum and its index is returned)
-    (r"special-argmin-\w+-(none|dneg1|d0)|special-min_dim-\w+-(dneg1|d0)", "",
-     "math.py argmin/min.dim skip NaN (silently wrong values and indices)"),
-    # math.py remainder/fmod: a - floor/trunc(a/b)*b is NaN for an infinite divisor (torch: a, or
-    # inf for Python's modulo of the other sign) and wrong where a/b rounds onto an integer
-    (r"special-(remainder|fmod)-\w+-(right|tenths)", "max abs error",
-     "math.py remainder/fmod: infinite divisors give NaN; 1.0 % 0.1 gives 0 (torch 0.0999999)"),
-    # elementwise_ext.py atan2: atan2(-0.0, x<0) gives +pi (torch -pi); atan2(+-inf, +-inf) gives NaN
-    (r"special-atan2-\w+-(left|both)", "max abs error",
-     "elementwise_ext.py atan2: signed zero and infinite operands"),
+    # trtgraph/handlers/index.py flip/_movedim index shape[d] / perm[d] of a 0-d tensor (ctx.axis() takes
+    # dims 0 and -1 of a 0-d tensor now, as torch does; these handlers still need a rank-0 early return)
+    (r"shape-(flip_neg|movedim_neg)-\w+-r0", "IndexError",
+     "index.py flip/movedim of a 0-d tensor (dim 0 or -1) index an empty shape"),
 ]
 
 

@@ -116,12 +116,25 @@ class ShapeBranch(nn.Module):
         return x - 1
 
 
+class BranchAtOne(nn.Module):
+    def forward(self, x):
+        if x.shape[0] > 1:
+            return x * 2
+        return x - 1
+
+
 def test_shape_branch_over_a_dynamic_range_is_refused():
-    # example batch 4 and the second trace (batch 8) take the same branch; batch 2 would not
+    # example batch 4 and the second trace (batch 2) take the same branch; batch 1 would not
     with pytest.raises(DynamicShapeError) as info:
-        trtgraph.convert(ShapeBranch().eval(), [r(4, 3)], input_names=["x"],
+        trtgraph.convert(BranchAtOne().eval(), [r(4, 3)], input_names=["x"],
                          dynamic_shapes={"x": {0: (1, 4, 8)}})
     assert "test_trace_safety.py:" in str(info.value) and "min" in str(info.value)
+
+
+def test_shape_branch_seen_by_the_second_trace_is_refused():
+    with pytest.raises(DynamicShapeError, match="test_trace_safety.py:"):
+        trtgraph.convert(ShapeBranch().eval(), [r(4, 3)], input_names=["x"],
+                         dynamic_shapes={"x": {0: (1, 4, 8)}})
 
 
 def test_shape_branch_is_accepted_when_the_whole_range_takes_it():

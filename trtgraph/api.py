@@ -17,6 +17,7 @@ from .debug import compare_with_eager, errors
 from .dtypes import PRECISIONS
 from .errors import BuildError, InputError, ModelChangedError
 from . import fingerprint as _fingerprint
+from .pytree import flatten_inputs, is_flat_args, is_simple_output
 
 # default verify tolerance per precision (max error relative to max |eager|); the fp16/bf16
 # bounds are those the README documents for the model zoo
@@ -56,6 +57,7 @@ class OutputError:
     shape: tuple
     max_abs: float
     max_rel: float
+    exact: bool = False  # an integer/bool output: must equal eager exactly
 
 
 @dataclass
@@ -79,13 +81,22 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return all(o.max_abs <= self.atol or o.max_rel <= self.rtol for o in self.outputs)
+        return all(self._within(o) for o in self.outputs)
+
+    def _within(self, o: "OutputError") -> bool:
+        if o.exact:
+            return o.max_abs == 0
+        return o.max_abs <= self.atol or o.max_rel <= self.rtol
 
     def advice(self) -> str:
         """Which tolerance to raise for this report to pass (or why no tolerance helps)."""
-        bad = [o for o in self.outputs if not (o.max_abs <= self.atol or o.max_rel <= self.rtol)]
+        bad = [o for o in self.outputs if not self._within(o)]
         if not bad:
             return "all outputs within tolerance"
+        exact = [o for o in bad if o.exact]
+        if exact:
+            return (f"output {exact[0].name!r} holds integers/booleans and differs from eager (max abs error "
+                    f"{exact[0].max_abs:.3g}): such outputs must match exactly, no tolerance applies")
         worst = max(bad, key=lambda o: o.max_rel)
         if worst.max_rel == float("inf"):
             return (f"output {worst.name!r} has NaN/inf where eager has not (or at other positions): no "
@@ -124,6 +135,31 @@ class Conversion:
         self.build_seconds = None
         self._engine = None
         self.fingerprint = _fingerprint.take(model)
+        self.structure = getattr(graph, "structure", None)  # trtgraph.pytree.Structure (None: export frontend)
+
+    @property
+    def input_spec(self):
+        """``torch.utils._pytree.TreeSpec`` of the model's positional arguments (one leaf per network input)."""
+        return self.structure.in_spec if self.structure is not None else None
+
+    @property
+    def output_spec(self):
+        """``TreeSpec`` of what the model returns (one leaf per network output), None if unknown."""
+        return self.structure.out_spec if self.structure is not None else None
+
+    def unflatten_outputs(self, flat: list):
+        """The model's own output structure (a list of dicts...) from the network's outputs in order."""
+        if self.structure is None:
+            return list(flat)
+        return self.structure.unflatten_outputs(flat)
+
+    @property
+    def _returns_structure(self) -> bool:
+        """evaluate() returns the model's structure for models traced through the pytree wrapper
+        (nested inputs, or outputs the tracer refuses) unless that output is a single tensor or a
+        flat tuple/list; other models keep today's flat list (``unflatten_outputs`` gives theirs)."""
+        s = self.structure
+        return s is not None and s.wrapped and not is_simple_output(s.out_spec)
 
     def check_model_unchanged(self) -> None:
         """Raise :class:`ModelChangedError` if the model's weights changed since conversion (the
@@ -174,7 +210,16 @@ class Conversion:
         return save_engine(self, Path(path))
 
     def _feed(self, inputs) -> dict:
-        if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+        s = self.structure
+        if s is not None and not is_flat_args(s.in_spec):  # the model's own nested arguments, or the leaves
+            leaves = s.flatten_args(inputs)
+            if leaves is None and not (len(inputs) == len(self.input_names)
+                                       and all(isinstance(x, torch.Tensor) for x in inputs)):
+                raise InputError(f"the inputs do not have the structure the model was converted with "
+                                 f"({s.in_spec.num_leaves} tensors as {_spec_text(s.in_spec)}); pass the same "
+                                 "nesting (or the flat list of leaf tensors)")
+            inputs = leaves if leaves is not None else inputs
+        elif len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
             inputs = inputs[0]
         if len(inputs) != len(self.input_names):
             raise InputError(f"{len(inputs)} inputs given; the network takes {len(self.input_names)} "
@@ -201,12 +246,18 @@ class Conversion:
         """{input name: (min shape, opt shape, max shape)} of the dynamic inputs."""
         return self.graph.profile_shapes
 
-    def evaluate(self, *inputs) -> list[torch.Tensor]:
-        """The network's outputs computed by the reference evaluator (CPU, torch)."""
+    def evaluate(self, *inputs):
+        """The network's outputs computed by the reference evaluator (CPU, torch): a flat list, or
+        the model's own structure for nested models (see ``unflatten_outputs``). Takes the model's
+        own (nested) arguments."""
+        flat = self._evaluate_flat(self._feed(inputs))
+        return self.unflatten_outputs(flat) if self._returns_structure else flat
+
+    def _evaluate_flat(self, feed: dict) -> list:
         from .reference import evaluate
 
         self.check_model_unchanged()
-        out = evaluate(self.network, self._feed(inputs))
+        out = evaluate(self.network, feed)
         return [out[n] for n in self.output_names]
 
     def verify(self, *inputs, rtol: Optional[float] = None, atol: Optional[float] = None,
@@ -217,18 +268,24 @@ class Conversion:
         rtol = DEFAULT_RTOL.get(self.precision, 1e-4) if rtol is None else rtol
         atol = DEFAULT_ATOL if atol is None else atol
         feed = self._feed(inputs)
-        got = self.evaluate(*feed.values())
+        got = self._evaluate_flat(feed)
         from .frontend import _preserved_module_state
 
+        args = list(feed.values())
+        if self.structure is not None:
+            args = self.structure.unflatten_args(args)  # the model's own nesting
         with _preserved_module_state(self.model), torch.no_grad():
-            want = self.model(*feed.values())
+            want = self.model(*args)
         from .core import _flatten
 
-        want = [w for w in _flatten(want)]
+        want = [w for w in _flatten(want)]  # leaf by leaf, in the order the network's outputs have
         report = VerifyReport(self.precision, rtol=rtol, atol=atol)
         for name, g, w in zip(self.output_names, got, want):
             a, r = errors(g.float(), w.float())
-            report.outputs.append(OutputError(name, tuple(g.shape), a, r))
+            exact = not (w.is_floating_point() or w.is_complex())
+            if exact and tuple(g.shape) == tuple(w.shape) and not torch.equal(g.to(w.dtype), w):
+                a = max(a, float((g.double() - w.double()).abs().max()))  # 1 off in a large index is still off
+            report.outputs.append(OutputError(name, tuple(g.shape), a, r, exact))
         if node_by_node:
             diffs, first = compare_with_eager(self.graph, list(feed.values()), rtol=rtol, atol=atol)
             report.nodes_compared = len(diffs)
@@ -285,11 +342,10 @@ def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[S
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if isinstance(inputs, torch.Tensor):
         inputs = [inputs]
-    if not isinstance(inputs, (list, tuple)):
-        raise InputError(f"inputs must be a tensor or a list/tuple of tensors, got {type(inputs).__name__}")
-    names = list(input_names) if input_names else [f"input_{i}" for i in range(len(inputs))]
-    if len(names) != len(inputs):
-        raise InputError(f"{len(names)} input_names for {len(inputs)} inputs")
+    leaves, _ = flatten_inputs(inputs)  # arguments may nest lists/tuples/dicts: one network input per tensor
+    names = list(input_names) if input_names else [f"input_{i}" for i in range(len(leaves))]
+    if len(names) != len(leaves):
+        raise InputError(f"{len(names)} input_names for {len(leaves)} input tensors")
     check_names(names, list(output_names) if output_names else None)
     t0 = time.perf_counter()
     builder, network = backend.create_builder_and_network()
@@ -328,6 +384,13 @@ def _check_pending_shape_guards(conv: "Conversion") -> None:
 
 
 _ = contextlib
+
+
+def _spec_text(spec) -> str:
+    from torch.utils import _pytree as pt
+
+    shape = pt.tree_unflatten(["T"] * spec.num_leaves, spec)
+    return repr(shape[0] if len(shape) == 1 else shape).replace("'T'", "T")
 
 
 def convert_export(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,

@@ -65,7 +65,7 @@ import torch
 
 from . import serialization as ser
 from .export_frontend import key_graph
-from .errors import EngineLoadError, InputError
+from .errors import EngineLoadError, InputError, user_stacklevel
 
 KEY_VERSION = 2
 _NOT_IN_KEY = {"verbose", "progress"}
@@ -230,30 +230,36 @@ def user_handler_digests(graph) -> dict:
     return out
 
 
-def _examples(inputs) -> list:
-    if isinstance(inputs, torch.Tensor):
-        inputs = [inputs]
-    if not isinstance(inputs, (list, tuple)):
-        raise InputError(f"inputs must be a tensor or a list/tuple of tensors, got {type(inputs).__name__}")
-    out = []
-    for i, x in enumerate(inputs):
+def _examples(inputs) -> tuple[list, object, object]:
+    """``(leaf tensors, their TreeSpec, the inputs with every tensor detached on the CPU)``:
+    inputs may nest lists/tuples/dicts of tensors (see :mod:`trtgraph.pytree`)."""
+    from torch.utils import _pytree as pt
+
+    from .pytree import flatten_inputs
+
+    leaves, spec = flatten_inputs(inputs)
+    for i, x in enumerate(leaves):
         if not isinstance(x, torch.Tensor):
             raise InputError(f"input {i} is a {type(x).__name__}; trtgraph.compile takes torch tensors")
-        out.append(x.detach().cpu())
-    return out
+    leaves = [x.detach().cpu() for x in leaves]
+    return leaves, spec, list(pt.tree_unflatten(leaves, spec))
 
 
 def key_document(model, inputs, precision: str = "fp32", workspace: Optional[int] = None, **convert_kwargs):
     """``(document, model_hash)``: the canonical JSON data the cache key hashes (traces the model once)."""
     from . import frontend
 
+    structure = None
     if convert_kwargs.get("frontend") == "export" or isinstance(model, torch.export.ExportedProgram):
         graph, examples, owner = key_graph(model, inputs, convert_kwargs.get("dynamic_shapes"))
         mhash = ser.model_hash(owner, graph)
     else:
-        examples = _examples(inputs)
-        _, graph = frontend.trace_module(model, examples)
+        from .pytree import is_flat_args
+
+        examples, spec, _ = _examples(inputs)
+        _, graph, _ = frontend.trace_structured(model, examples, spec)
         mhash = ser.model_hash(model, graph)
+        structure = None if is_flat_args(spec) else torch.utils._pytree.treespec_dumps(spec)
     doc = {
         "key_version": KEY_VERSION,
         "model_hash": mhash,
@@ -266,6 +272,8 @@ def key_document(model, inputs, precision: str = "fp32", workspace: Optional[int
         "user_handlers": user_handler_digests(graph),
         "tensorrt": canonical(ser.tensorrt_identity()),
     }
+    if structure is not None:  # nested inputs (flat ones keep the keys they always had)
+        doc["input_structure"] = structure
     return doc, mhash
 
 
@@ -390,7 +398,7 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
                 if meta.extra.get("cache_key") != key:
                     raise EngineLoadError(f"{path}: its sidecar records cache key {meta.extra.get('cache_key')!r}")
             except EngineLoadError as exc:
-                warnings.warn(f"trtgraph cache: rebuilding a bad entry: {exc}", RuntimeWarning, stacklevel=2)
+                warnings.warn(f"trtgraph cache: rebuilding a bad entry: {exc}", RuntimeWarning, stacklevel=user_stacklevel())
             else:
                 _touch(path)
                 module = TRTModule(engine, meta, device=device, verify=False)
@@ -400,9 +408,9 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
         if why is not None:
             warnings.warn(f"trtgraph cache: cannot write to the cache folder {folder} ({why}); building "
                           "without caching. To fix: make it writable, or pass cache_dir= / set "
-                          "TRTGRAPH_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=2)
+                          "TRTGRAPH_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=user_stacklevel())
             path = None
-    conv = convert(model, _examples(inputs), precision=precision, **convert_kwargs)
+    conv = convert(model, _examples(inputs)[2], precision=precision, **convert_kwargs)
     engine = conv.build(workspace)
     meta = ser.metadata_from_conversion(conv, engine, model_hash_hex=mhash, extra={"cache_key": key})
     if path is not None:
@@ -410,7 +418,7 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
             ser.write_engine(path, engine, meta)
         except OSError as exc:
             warnings.warn(f"trtgraph cache: could not write {path} ({exc}); the engine is not cached",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=user_stacklevel())
             path = None
         else:
             evict(path.parent, limit, keep={key})

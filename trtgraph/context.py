@@ -210,8 +210,9 @@ class ConversionContext:
 
     @staticmethod
     def axis(dim: int, rank: int) -> int:
-        """Normalize a possibly negative dim (TensorRT ignores negative axes silently)."""
-        d = dim + rank if dim < 0 else dim
+        """Normalize a possibly negative dim (TensorRT ignores negative axes silently). A 0-d
+        tensor takes dim 0 and -1, like torch (both give 0)."""
+        d = dim + max(rank, 1) if dim < 0 else dim
         if not 0 <= d < max(rank, 1):
             raise HandlerError(f"dimension {dim} is out of range for a tensor of rank {rank}")
         return d

@@ -25,8 +25,9 @@ from .context import ConversionContext
 from .dtypes import to_torch, to_trt
 from .dynamic import (ShapeFacts, compare_traces, network_shape, parse_ranges, profile_shapes, resized,
                       second_examples)
-from .errors import DynamicShapeError, InputError, ParameterError, TraceError, TrtGraphError
+from .errors import DynamicShapeError, InputError, ParameterError, TraceError, TrtGraphError, user_stacklevel
 from .precision import as_policy
+from .pytree import MODEL_KEY, flatten_inputs, is_simple_output, structure_of_outputs
 from .network_state import (_NetworkState, _current_state, _push_debug_network, _stack,  # noqa: E402,F401
                             current_network, has_trt_tensor, is_trt_tensor, trt_network)
 from .walker.analysis import Analysis
@@ -91,7 +92,7 @@ def _warn_if_training(model):
             any(m.training for m in model.modules()):
         warnings.warn("the model is in training mode; trtgraph traces it in eval mode (dropout off, batch norm "
                       "with running statistics) and leaves its flags as they were; call model.eval() first to "
-                      "silence this", UserWarning, stacklevel=3)
+                      "silence this", UserWarning, stacklevel=user_stacklevel())
 
 
 def _output_keys(outputs) -> Optional[list]:
@@ -132,6 +133,14 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
             pending.append((corner, sizes, reason))
     return pending
 
+
+
+def _valid_regex(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+        return True
+    except (re.error, TypeError):
+        return False
 
 
 def _example_for(x, index: int) -> torch.Tensor:
@@ -180,11 +189,7 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     float_dtype = PRECISIONS[precision]
-    if isinstance(inputs, torch.Tensor) or is_trt_tensor(inputs):
-        inputs = [inputs]
-    if not isinstance(inputs, (list, tuple)):
-        raise InputError(f"inputs must be a list of tensors, got {type(inputs).__name__}")
-    inputs = list(inputs)
+    inputs, in_spec = flatten_inputs(inputs)  # one network input per leaf tensor of nested arguments
     if input_names is not None and len(input_names) != len(inputs):
         raise InputError(f"{len(input_names)} input_names for {len(inputs)} inputs")
     examples = []
@@ -213,7 +218,12 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     _warn_if_training(model)
     findings: list = []
     pending_guards: list = []
-    trace, torch_graph = frontend.trace_module(model, examples, findings)
+    trace, torch_graph, wrapper = frontend.trace_structured(model, examples, in_spec, findings)
+    structure = wrapper.structure() if wrapper is not None else None
+    if wrapper is not None:
+        model = wrapper  # traced again below (dynamic shapes) the same way
+        if param_exclude and _valid_regex(param_exclude):  # attribute paths start at the wrapper: match the user's paths below it
+            param_exclude = f"{re.escape(MODEL_KEY)}\\.(?:{param_exclude})"
     facts = ShapeFacts()
     if ranges:
         _, second_graph = frontend.trace_module(model, second_examples(ranges, names, examples))
@@ -255,6 +265,11 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     graph.output_groups = [len(_flatten(o)) for o in outputs]
     graph.output_keys = _output_keys(outputs)
     flat = _flatten(outputs)
+    if structure is None:
+        structure = structure_of_outputs(in_spec, outputs, len(flat))
+    elif not is_simple_output(structure.out_spec):
+        graph.output_keys = structure.output_names()  # "0.boxes": from the path in the model's output
+    graph.structure = structure
     for k, o in enumerate(flat):
         if isinstance(o, _Excluded):
             raise ParameterError(f"output {k} is parameter '{o.path}', excluded by param_exclude={o.pattern!r}")

@@ -82,12 +82,21 @@ def network_shape(x: torch.Tensor, axes: dict[int, Range]) -> tuple:
 def _other_size(current: int, rng: Range) -> int:
     """A second size inside the range, different from the example's and far from it: sizes that
     pass through strided layers must still differ afterwards (a stride-32 network maps 224 and 225
-    to the same 7), so prefer a distance of at least 37; avoid 1 (a broadcast special case)."""
+    to the same 7), so prefer a distance of at least 37; avoid 1 (a broadcast special case).
+    Among the sizes far enough, the smallest (the second trace runs the model for real: a batch
+    of 32 costs four times the example's 8); failing that, half the example's size or less, then
+    the farthest end of the range."""
     lo, _, hi = rng
-    far = max((v for v in (lo, hi) if v != 1), key=lambda v: abs(v - current), default=hi)
-    for v in (current + 37, current - 37, far):
-        if lo <= v <= hi and v != current and v != 1:
-            return v
+    candidates = [v for v in range(max(lo, 2), hi + 1) if v != current] if hi - lo < 4096 else \
+        [v for v in (max(lo, 2), current - 37, current + 37, max(2, current // 2), hi) if lo <= v <= hi and v != current and v >= 2]
+    far_enough = [v for v in candidates if abs(v - current) >= 37]
+    if far_enough:
+        return min(far_enough)
+    halved = [v for v in candidates if v <= current // 2]
+    if halved:
+        return min(halved)
+    if candidates:
+        return max(candidates, key=lambda v: abs(v - current))
     for v in range(lo, hi + 1):
         if v != current:
             return v

@@ -132,3 +132,16 @@ class NotARegularFileError(EngineFormatError):
 class EngineMismatchError(EngineFormatError):
     """The deserialized engine's own inputs/outputs (names, input/output mode, dtypes, shapes, profile)
     differ from what its metadata records: the sidecar does not describe this engine."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` called in trtgraph that points at the first frame
+    outside trtgraph (the user's line), however deep inside trtgraph the warning is raised."""
+    import os
+    import sys
+
+    own = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(own):
+        frame, level = frame.f_back, level + 1
+    return level

@@ -15,6 +15,7 @@ from typing import Any, Optional
 import torch
 
 from .errors import InputError, TraceError
+from .pytree import MODEL_KEY, FlatModule, is_flat_args, tracer_refuses_outputs
 from .trace_checks import TensorReads, WarningClassifier, source_frames
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
@@ -68,7 +69,7 @@ def _restored_state(model: torch.nn.Module):
             for b, version, saved in buffers:
                 if b._version != version:  # written in place during the trace
                     b.copy_(saved)
-    changed = [name for name, p, v in params if p._version != v]
+    changed = [name.removeprefix(MODEL_KEY + ".") for name, p, v in params if p._version != v]
     if changed:
         raise TraceError(f"forward wrote in place into parameter(s) {', '.join(changed[:5])} while tracing; "
                          "trtgraph does not convert models that modify their own parameters (the parameters "
@@ -104,6 +105,31 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
     return traced, traced.inlined_graph
 
 
+def trace_structured(model, leaves: list, in_spec, findings: Optional[list] = None):
+    """:func:`trace_module` for inputs and outputs of any nesting; returns (traced, graph, wrapper).
+
+    ``leaves``/``in_spec``: the example inputs flattened by :func:`trtgraph.pytree.flatten_inputs`.
+    Tensor inputs whose outputs the tracer accepts are traced as they are (``wrapper`` None: names
+    and graphs as before). Nested inputs, or outputs the tracer refuses (a list of dicts, ints), are
+    traced through a :class:`trtgraph.pytree.FlatModule` (``wrapper``), whose ``structure()`` gives
+    the specs back; the user's module is not changed.
+    """
+    plain = isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule)
+    if is_flat_args(in_spec) or not plain:
+        if not is_flat_args(in_spec) and isinstance(model, torch.jit.ScriptModule):
+            raise InputError("nested inputs need a torch.nn.Module to trace; a ScriptModule takes its tensors as "
+                             "they are")
+        try:
+            traced, graph = trace_module(model, leaves, findings)
+            return traced, graph, None
+        except TraceError as exc:
+            if not plain or not tracer_refuses_outputs(exc):
+                raise
+    wrapper = FlatModule(model, in_spec)
+    traced, graph = trace_module(wrapper, leaves, findings)
+    return traced, graph, wrapper
+
+
 # ---------------------------------------------------------------- node information
 
 def node_kind(node) -> str:
@@ -134,8 +160,14 @@ def scope_of(node) -> str:
         return ""
     last = scope.split("/")[-1]
     if last.startswith("__module."):
-        return last[len("__module."):]
-    return "" if last == "__module" else last
+        last = last[len("__module."):]
+    elif last == "__module":
+        return ""
+    if last == MODEL_KEY:  # traced through trtgraph.pytree.FlatModule: the user's model is the root
+        return ""
+    if last.startswith(MODEL_KEY + "."):
+        return last[len(MODEL_KEY) + 1:]
+    return last
 
 
 def source_line(node) -> str:

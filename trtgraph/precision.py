@@ -102,6 +102,8 @@ def reduced_elements(shape: Optional[tuple], dims, dynamic_axes) -> Optional[int
     if shape is None:
         return None
     rank = len(shape)
+    if rank == 0:
+        return 1  # dim 0 / -1 of a 0-d tensor (torch accepts them) reduce its one element
     if dims is None or (isinstance(dims, (list, tuple)) and len(dims) == 0):
         axes = list(range(rank))
     elif isinstance(dims, int):

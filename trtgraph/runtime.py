@@ -59,6 +59,7 @@ class TRTModule(torch.nn.Module):
         super().__init__()
         self._engine_data: Optional[torch.Tensor] = None
         self._metadata: Optional[ser.EngineMetadata] = None
+        self._structure = None  # trtgraph.pytree.Structure from the sidecar
         self._device = torch.device(device) if device is not None else None
         self._reset_runtime()
         self.source_path: Optional[str] = None
@@ -93,6 +94,7 @@ class TRTModule(torch.nn.Module):
             ser.verify_engine(data, meta, where)
         self._engine_data = data
         self._metadata = meta
+        self._structure = meta.tree_structure() if meta is not None else None  # nested models only
         self._reset_runtime()
 
     @property
@@ -255,6 +257,11 @@ class TRTModule(torch.nn.Module):
         """Check count, type, dtype and shape against the metadata (no GPU needed); returns the tensors."""
         meta = self._meta_or_engine()
         specs = meta.inputs
+        structure = self._structure
+        if structure is not None:  # the model's own nesting (a list of images...) -> the engine's leaves
+            leaves = structure.flatten_args(inputs)
+            if leaves is not None:
+                inputs = tuple(leaves)
         if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)) and len(specs) != 1:
             inputs = tuple(inputs[0])
         if len(inputs) != len(specs):
@@ -281,6 +288,13 @@ class TRTModule(torch.nn.Module):
         with self._lock, torch.cuda.device(device):
             stream = torch.cuda.current_stream(device)
             outputs = execute(self._cuda_engine, self._context, self._metadata, inputs, stream.cuda_stream, device)
+        return self.unflatten_outputs(outputs)
+
+    def unflatten_outputs(self, outputs: list):
+        """The model's output structure (recorded in the sidecar: tuple, dict, list of dicts...) from the
+        engine's outputs; without a recorded structure a single tensor, or a tuple, as before."""
+        if self._structure is not None and self._structure.out_spec is not None:
+            return self._structure.unflatten_outputs(outputs)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 

@@ -39,6 +39,9 @@ equal to the shape on its static dimensions; dtypes from the known set; names no
 (no control, format or surrogate characters) and unique across inputs and outputs; ``precision``
 one of fp32, fp16, bf16 (or "unknown" for metadata read from an engine); ``engine_size`` an
 integer > 0; ``engine_sha256`` and ``model_hash`` 64 lowercase hex digits; ``created`` ISO 8601.
+An optional ``structure`` (models with nested inputs or outputs: :mod:`trtgraph.pytree`) holds
+``inputs`` and ``outputs``, each a ``torch.utils._pytree.treespec_dumps`` JSON string, whose leaf
+counts must equal the numbers of inputs and outputs; sidecars without it load as before.
 The text must be UTF-8 standard JSON (no NaN, no duplicate keys), at most 1 MiB, nested at most
 32 deep (checked before parsing). Each violation is a :class:`SidecarSchemaError` whose ``field``
 names the field (``inputs[0].profile.min``) and whose message says why.
@@ -187,6 +190,15 @@ class EngineMetadata:
     extra: dict = field(default_factory=dict)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
+    structure: Optional[dict] = None  # {"inputs", "outputs"}: TreeSpec JSON (trtgraph.pytree), nested models only
+
+    def tree_structure(self):
+        """The model's input/output nesting (:class:`trtgraph.pytree.Structure`), None when not recorded."""
+        if self.structure is None:
+            return None
+        from .pytree import Structure
+
+        return Structure.from_json_dict(self.structure, len(self.inputs), len(self.outputs))
 
     @property
     def input_names(self) -> list:
@@ -203,7 +215,7 @@ class EngineMetadata:
             "precision": self.precision, "trtgraph_version": self.trtgraph_version, "tensorrt": dict(self.tensorrt),
             "engine_size": self.engine_size, "engine_sha256": self.engine_sha256, "model_hash": self.model_hash,
             "created": self.created, "extra": dict(self.extra),
-        }
+        } | ({"structure": dict(self.structure)} if self.structure is not None else {})
 
     def to_json(self) -> str:
         text = json.dumps(self.to_dict(), indent=2)
@@ -243,7 +255,7 @@ _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
 _BRACKET = re.compile(r"[\[\]{}]")
 _TOP_REQUIRED = ("format", "format_version", "inputs", "outputs", "precision", "trtgraph_version", "tensorrt",
                  "engine_size", "engine_sha256")
-_TOP_OPTIONAL = ("model_hash", "created", "extra")
+_TOP_OPTIONAL = ("model_hash", "created", "extra", "structure")
 _FAMILIES = ("tensorrt", "tensorrt_rtx")
 
 
@@ -432,10 +444,20 @@ def validate_metadata(d, where: str = "engine metadata") -> EngineMetadata:
         json.dumps(extra, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise _bad(where, "extra", f"is not JSON data ({exc})") from None
+    structure = d.get("structure")
+    if structure is not None:
+        from .pytree import Structure
+
+        try:
+            Structure.from_json_dict(structure, len(lists["inputs"]), len(lists["outputs"]))
+        except ValueError as exc:
+            sub, why = exc.args if len(exc.args) == 2 else ("", str(exc))
+            raise _bad(where, _join("structure", sub) if sub else "structure", why) from None
+        structure = dict(structure)
     return EngineMetadata(
         inputs=lists["inputs"], outputs=lists["outputs"], precision=precision, engine_sha256=sha, engine_size=size,
         tensorrt=dict(trt_info), trtgraph_version=trt_version, model_hash=mhash, created=created,
-        extra=dict(extra), format=FORMAT, format_version=version)
+        extra=dict(extra), format=FORMAT, format_version=version, structure=structure)
 
 
 def _reject_constant(name):
@@ -841,7 +863,21 @@ def metadata_from_conversion(conv, engine, model_hash_hex: Optional[str] = None,
         inputs=inputs, outputs=outputs, precision=conv.precision, engine_sha256=sha256_hex(buf),
         engine_size=buf.nbytes, tensorrt=tensorrt_identity(), trtgraph_version=trtgraph_version(),
         model_hash=model_hash_hex, created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        extra=dict(extra or {}))
+        extra=dict(extra or {}), structure=_structure_json(getattr(conv, "structure", None), len(outputs)))
+
+
+def _structure_json(structure, num_outputs: int) -> Optional[dict]:
+    """The sidecar's ``structure`` for a model with nested inputs, or outputs other than one tensor
+    or a flat tuple/list of tensors (those keep today's sidecar: TRTModule returns a tensor/tuple)."""
+    if structure is None or structure.out_spec is None or structure.is_simple():
+        return None
+    if structure.out_spec.num_leaves != num_outputs:
+        return None
+    try:
+        return structure.to_json_dict()
+    except Exception as exc:  # noqa: BLE001 - e.g. dict keys that are not JSON
+        raise SidecarSchemaError(f"the model's output structure cannot be written as JSON ({type(exc).__name__}: "
+                                 f"{exc}); return dicts with string keys", field="structure") from None
 
 
 def metadata_from_engine(cuda_engine, engine_bytes) -> EngineMetadata:

@@ -31,7 +31,8 @@ import torch
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_SIZE_READS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::sym_size", "aten::sym_numel"}
+_SIZE_READS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::sym_size", "aten::sym_numel",
+               "aten::_shape_as_tensor"}
 
 # ops whose result is random: the trace would bake the example's draw into the engine
 NONDETERMINISTIC_OPS = {
@@ -132,34 +133,57 @@ def _python_frames(file: str, lineno: int) -> list:
     return out
 
 
-def _origin_of(graph, starts) -> tuple[str, set]:
+def _input_ancestors(v, model_inputs: dict, cache: dict) -> frozenset:
+    """Indices of the model inputs ``v`` is computed from (memoised: the inputs of a recorded
+    node never change while the trace grows)."""
+    if v in cache:
+        return cache[v]
+    stack = [(v, False)]
+    while stack:
+        u, expanded = stack.pop()
+        if u in cache:
+            continue
+        if u in model_inputs:
+            cache[u] = frozenset((model_inputs[u],))
+            continue
+        parents = list(u.node().inputs())
+        if expanded:
+            found = set()
+            for p in parents:
+                found |= cache.get(p, frozenset())
+            cache[u] = frozenset(found)
+            continue
+        stack.append((u, True))
+        stack.extend((p, False) for p in parents if p not in cache)
+    return cache[v]
+
+
+def _origin_of(graph, starts, cache: Optional[dict] = None) -> tuple[str, set]:
     """Walk back from ``starts`` [(jit value, reached through a size read)] to the model inputs."""
     model_inputs = {v: i - 1 for i, v in enumerate(graph.inputs()) if i > 0}
-    data, sizes, seen = False, set(), set()
+    cache = {} if cache is None else cache
+    sizes, seen = set(), set()
     stack = list(starts)
     while stack:
         v, through_size = stack.pop()
-        if (v, through_size) in seen:
+        if through_size:
+            sizes |= _input_ancestors(v, model_inputs, cache)
             continue
-        seen.add((v, through_size))
+        if v in seen:
+            continue
+        seen.add(v)
         if v in model_inputs:
-            if through_size:
-                sizes.add(model_inputs[v])
-            else:
-                data = True
-            continue
+            return "data", set()
         producer = v.node()
         reads_size = producer.kind() in _SIZE_READS
         for u in producer.inputs():
-            stack.append((u, through_size or reads_size))
-    if data:
-        return "data", set()
+            stack.append((u, reads_size))
     if sizes:
         return "size", sizes
     return "constant", set()
 
 
-def _classify(graph, nodes, file: str, lineno: int) -> tuple[str, set, str]:
+def _classify(graph, nodes, file: str, lineno: int, cache: Optional[dict] = None) -> tuple[str, set, str]:
     """Origin of the value computed by the last of ``nodes`` (those recorded since the previous
     warning) at ``file:lineno`` (or at the Python line that called it, when that is inside torch);
     returns (origin, model inputs whose sizes it reads, location). A value computed before the
@@ -167,7 +191,7 @@ def _classify(graph, nodes, file: str, lineno: int) -> tuple[str, set, str]:
     last, target = _last_node_at(nodes, _python_frames(file, lineno))
     if last is None:
         return "unknown", set(), f"{file}:{lineno}"
-    origin, sizes = _origin_of(graph, [(v, last.kind() in _SIZE_READS) for v in last.inputs()])
+    origin, sizes = _origin_of(graph, [(v, last.kind() in _SIZE_READS) for v in last.inputs()], cache)
     return origin, sizes, f"{target[0]}:{target[1]}"
 
 
@@ -224,7 +248,7 @@ class TensorReads:
 _MISSING = object()
 
 
-def _classify_read(graph, name, tensor) -> Optional[tuple[str, set]]:
+def _classify_read(graph, name, tensor, cache: Optional[dict] = None) -> Optional[tuple[str, set]]:
     """Origin of the exact tensor Python read (None if the tracer does not know it)."""
     try:
         value = torch._C._get_value_trace(tensor)
@@ -234,9 +258,9 @@ def _classify_read(graph, name, tensor) -> Optional[tuple[str, set]]:
         return None
     if name in _ITERATION:
         # iterating bakes the number of iterations: a size of whatever the tensor came from
-        origin, sizes = _origin_of(graph, [(value, True)])
+        origin, sizes = _origin_of(graph, [(value, True)], cache)
         return origin, sizes
-    return _origin_of(graph, [(value, False)])
+    return _origin_of(graph, [(value, False)], cache)
 
 
 class WarningClassifier:
@@ -248,6 +272,7 @@ class WarningClassifier:
         self.reads = reads
         self.findings: list[TraceFinding] = []
         self.mark = 0  # nodes in the tracer's graph at the previous warning
+        self.ancestors: dict = {}  # jit value -> model inputs it is computed from (see _input_ancestors)
 
     def __call__(self, message, category, filename, lineno, file=None, line=None):
         if not issubclass(category, torch.jit.TracerWarning):
@@ -258,18 +283,20 @@ class WarningClassifier:
         origin, inputs, source = "unknown", set(), f"{filename}:{lineno}"
         if state is not None:
             graph = state.graph()
-            nodes = list(_all_nodes(graph.block()))
-            fresh, self.mark = nodes[self.mark:], len(nodes)
             exact = None
             if self.reads is not None and self.reads.stack:
-                exact = _classify_read(graph, *self.reads.stack[-1])
+                exact = _classify_read(graph, *self.reads.stack[-1], self.ancestors)
             if os.path.abspath(filename).startswith(_OWN_DIR):  # raised inside a TensorReads wrapper
                 filename, lineno = _caller_outside_trtgraph()
             frames = _python_frames(filename, lineno)
             if exact is not None:
                 (origin, inputs), source = exact, f"{frames[-1][0]}:{frames[-1][1]}"
             else:
-                origin, inputs, source = _classify(graph, fresh, filename, lineno)
+                # the fallback matches source lines among the nodes recorded since the previous
+                # unexplained warning (walking the growing graph only when it is needed)
+                nodes = list(_all_nodes(graph.block()))
+                fresh, self.mark = nodes[self.mark:], len(nodes)
+                origin, inputs, source = _classify(graph, fresh, filename, lineno, self.ancestors)
         text = str(message).split(". ")[0].strip().rstrip(".")
         if text.startswith("torch.tensor results are registered as constants"):
             # torch.tensor(<Python data>) is a constant; torch.tensor(<a traced tensor>) is recorded

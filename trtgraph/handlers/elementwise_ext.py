@@ -3,7 +3,7 @@ layers with the numerically careful formulas torch's kernels use:
 
 - ``log1p``/``expm1``/``log_sigmoid``: compensated forms (log1p(x) = log(u)·x/(u-1) with u = 1+x),
   exact where ``log(1 + x)`` would round ``x`` away;
-- ``atan2``: ``atan(y/x)`` with the quadrant fixed by selects (x = 0 gives ±pi/2, or 0);
+- ``atan2``: ``atan(|y|/|x|)`` put in its quadrant by selects (signed zeros and infinities as C's atan2);
 - ``bitwise_and/or/xor``: TensorRT's AND/OR/XOR take bools only, so integers are split into
   their two's-complement bits along a new axis (floor division by powers of two), combined per
   bit and summed back with the bit weights (the sign bit weighs -2^(w-1));
@@ -117,22 +117,34 @@ def log_sigmoid(ctx, self):
     return ctx.elementwise(ctx.elementwise(x, 0.0, "MIN"), tail, "SUB")
 
 
+def sign_bit(ctx, x, dtype):
+    """Bool: ``x`` is negative or -0.0 (1 / -0.0 is -inf); False for NaN."""
+    recip_negative = ctx.elementwise(ctx.elementwise(1.0, x, "DIV", dtype=dtype), 0.0, "LESS", dtype=dtype)
+    return ctx.elementwise(ctx.elementwise(x, 0.0, "LESS", dtype=dtype), recip_negative, "OR", dtype=torch.bool)
+
+
 @register_node_handler("aten::atan2(Tensor self, Tensor other) -> Tensor")
 def atan2(ctx, self, other):
+    """C's atan2 from the first-quadrant angle t = atan(|y| / |x|): t is 0 for y = +-0 and pi/4 for
+    two infinities; pi - t when x is negative or -0.0; negated when y is negative or -0.0; NaN
+    when either operand is."""
     dtype = ctx.result_dtype(self, other)
     if not dtype.is_floating_point:
         dtype = ctx.float_dtype
     y, x = ctx.operands(self, other, dtype=dtype)
-    zero = _full_like_scalar(ctx, x, 0.0)
-    x_zero = ctx.elementwise(x, zero, "EQUAL")
-    safe_x = ctx.select(x_zero, _full_like_scalar(ctx, x, 1.0), x)
-    q = ctx.unary(ctx.elementwise(y, safe_x, "DIV"), "ATAN")
-    y_neg = ctx.elementwise(y, zero, "LESS")
-    pi = ctx.select(y_neg, _full_like_scalar(ctx, x, -math.pi), _full_like_scalar(ctx, x, math.pi))
-    left = ctx.elementwise(q, pi, "SUM")
-    on_axis = ctx.elementwise(ctx.unary(y, "SIGN"), math.pi / 2, "PROD")
-    r = ctx.select(ctx.elementwise(x, zero, "LESS"), left, q)
-    return ctx.select(x_zero, on_axis, r)
+
+    def const(v):
+        return _full_like_scalar(ctx, x, v)
+
+    ay, ax = ctx.unary(y, "ABS"), ctx.unary(x, "ABS")
+    t = ctx.unary(ctx.elementwise(ay, ax, "DIV", dtype=dtype), "ATAN")
+    both_inf = ctx.elementwise(ctx.unary(ay, "ISINF"), ctx.unary(ax, "ISINF"), "AND", dtype=torch.bool)
+    t = ctx.select(both_inf, const(math.pi / 4), t)
+    t = ctx.select(ctx.elementwise(ay, 0.0, "EQUAL", dtype=dtype), const(0.0), t)
+    t = ctx.select(sign_bit(ctx, x, dtype), ctx.elementwise(const(math.pi), t, "SUB", dtype=dtype), t)
+    t = ctx.select(sign_bit(ctx, y, dtype), ctx.unary(t, "NEG"), t)
+    nan = ctx.elementwise(ctx.unary(x, "ISNAN"), ctx.unary(y, "ISNAN"), "OR", dtype=torch.bool)
+    return ctx.select(nan, ctx.elementwise(x, y, "SUM", dtype=dtype), t)
 
 
 # ---------------------------------------------------------------------------- bitwise

@@ -125,14 +125,28 @@ def sort(ctx, self, dim=-1, descending=False, stable=None):
     return topk(ctx, self, n, dim, bool(descending))
 
 
+def _extreme(ctx, x, dim, largest):
+    """(values, indices) of the max/min along ``dim`` kept as a size-1 axis. As in torch, a NaN
+    wins both ways: a slice holding one gives NaN and the first NaN's index (TensorRT documents
+    no NaN order for TopK, so NaNs are located with a TopK of ``isnan`` instead)."""
+    values, idx = topk(ctx, x, 1, dim, largest)
+    x = ctx.as_tensor(x)
+    if not ctx.dtype(x).is_floating_point:
+        return values, idx
+    nan_count, nan_idx = topk(ctx, ctx.cast(ctx.unary(x, "ISNAN"), torch.int32), 1, dim, True)
+    has_nan = ctx.elementwise(nan_count, 0, "GREATER", dtype=torch.int32)
+    dtype = ctx.dtype(values)
+    return ctx.select(has_nan, float("nan"), values, dtype=dtype), ctx.select(has_nan, nan_idx, idx, dtype=torch.int64)
+
+
 def _arg(ctx, self, dim, keepdim, largest):
     x = ctx.as_tensor(self)
     shape = ctx.shape(x)
     if dim is None:
         flat = ctx.reshape(x, (1, _numel(shape)))
-        _, idx = topk(ctx, flat, 1, 1, largest)
+        _, idx = _extreme(ctx, flat, 1, largest)
         return ctx.reshape(idx, (1,) * len(shape) if keepdim else ())
-    _, idx = topk(ctx, x, 1, dim, largest)
+    _, idx = _extreme(ctx, x, dim, largest)
     if keepdim or not shape:
         return idx
     d = ctx.axis(dim, len(shape))
@@ -158,7 +172,7 @@ def argmin(ctx, self, dim=None, keepdim=False):
 
 def _minmax_dim(ctx, self, dim, keepdim, largest):
     shape = ctx.shape(self)
-    values, idx = topk(ctx, self, 1, dim, largest)
+    values, idx = _extreme(ctx, self, dim, largest)
     if keepdim or not shape:
         return values, idx
     d = ctx.axis(dim, len(shape))
@@ -167,10 +181,22 @@ def _minmax_dim(ctx, self, dim, keepdim, largest):
 
 
 def _full_reduce(ctx, self, op):
+    """max()/min() of every element; bools through int32 (TensorRT's MAX/MIN take numbers)."""
     x = ctx.as_tensor(self)
     if ctx.rank(x) == 0:
         return ctx.identity(x)
+    if ctx.dtype(x) == torch.bool:
+        return ctx.cast(ctx.reduce(ctx.cast(x, torch.int32), op, list(range(ctx.rank(x))), False), torch.bool)
     return ctx.reduce(x, op, list(range(ctx.rank(x))), False)
+
+
+def _pairwise(ctx, self, other, op):
+    """max.other/min.other in the traced result dtype (torch ranks a 0-d tensor operand below one
+    with dimensions: int32 with a 0-d int64 is int32); two bools are OR (max) / AND (min)."""
+    dtype = _expected_dtype(ctx) or ctx.result_dtype(self, other)
+    if dtype == torch.bool:
+        op = {"MAX": "OR", "MIN": "AND"}[op]
+    return ctx.elementwise(self, other, op, dtype=dtype)
 
 
 @register_node_handler("aten::max.dim(Tensor self, int dim, bool keepdim=False) -> (Tensor values, Tensor indices)")
@@ -185,12 +211,12 @@ def min_dim(ctx, self, dim, keepdim=False):
 
 @register_node_handler("aten::max.other(Tensor self, Tensor other) -> Tensor")
 def max_other(ctx, self, other):
-    return ctx.elementwise(self, other, "MAX")
+    return _pairwise(ctx, self, other, "MAX")
 
 
 @register_node_handler("aten::min.other(Tensor self, Tensor other) -> Tensor")
 def min_other(ctx, self, other):
-    return ctx.elementwise(self, other, "MIN")
+    return _pairwise(ctx, self, other, "MIN")
 
 
 @register_node_handler("aten::max(Tensor self) -> Tensor")
@@ -204,30 +230,92 @@ def min_(ctx, self):
 
 
 # ---------------------------------------------------------------------------- remainder, fmod
+# Float fmod is exact in IEEE arithmetic (the result is representable), but ``a - trunc(a/b)*b``
+# is not: a/b can round up onto an integer (1.0 / 0.1 is 10 in float32, fmod is 0.0999999866)
+# and q*b rounds. The float path computes in float32 (fp16/bf16 operands are cast up; torch
+# computes them in float32 too), takes q = floor(|a| / |b|), gets |a| - q*|b| exactly with
+# Dekker's product (Veltkamp splits into 12-bit halves) and adds |b| back when the rounded
+# quotient was one too large. Exact while |a / b| < 2^24.
 
-def _trunc(ctx, q):
-    return ctx.elementwise(ctx.unary(q, "SIGN"), ctx.unary(ctx.unary(q, "ABS"), "FLOOR"), "PROD")
+_SPLIT = 4097.0  # 2^12 + 1: Veltkamp's splitter for float32's 24-bit significand
+_HUGE = 2.0 ** 100  # larger divisors are scaled by 2^-60 first (4097 * b must not overflow)
+
+
+def _f32(ctx, a, b, op):
+    return ctx.elementwise(a, b, op, dtype=torch.float32)
+
+
+def _split(ctx, x):
+    """(hi, lo), x = hi + lo exactly, each with at most 12 significant bits."""
+    c = _f32(ctx, x, _SPLIT, "PROD")
+    hi = _f32(ctx, c, _f32(ctx, c, x, "SUB"), "SUB")
+    return hi, _f32(ctx, x, hi, "SUB")
+
+
+def _exact_residual(ctx, a, q, b):
+    """``a - q*b`` without rounding when q is the rounded quotient a/b (|q| < 2^24)."""
+    p = _f32(ctx, q, b, "PROD")
+    qh, ql = _split(ctx, q)
+    bh, bl = _split(ctx, b)
+    err = _f32(ctx, _f32(ctx, qh, bh, "PROD"), p, "SUB")  # q*b - p, exactly
+    for u, v in ((qh, bl), (ql, bh), (ql, bl)):
+        err = _f32(ctx, err, _f32(ctx, u, v, "PROD"), "SUM")
+    return _f32(ctx, _f32(ctx, a, p, "SUB"), err, "SUB")
+
+
+def _is_negative(ctx, x):
+    """x < 0 or x is -0.0 (1/-0.0 is -inf)."""
+    recip_neg = _f32(ctx, _f32(ctx, 1.0, x, "DIV"), 0.0, "LESS")
+    return ctx.elementwise(_f32(ctx, x, 0.0, "LESS"), recip_neg, "OR", dtype=torch.bool)
+
+
+def _float_fmod(ctx, a, b):
+    """C's fmod of two float32 tensors of equal rank: NaN for a = +-inf, b = 0 or a NaN operand;
+    ``a`` itself for |a| < |b| (infinite divisors included); the sign of ``a`` (zeros too)."""
+    ua, ub = ctx.unary(a, "ABS"), ctx.unary(b, "ABS")
+    huge = _f32(ctx, ub, _HUGE, "GREATER")
+    down = ctx.select(huge, 2.0 ** -60, 1.0, dtype=torch.float32)
+    sa, sb = _f32(ctx, ua, down, "PROD"), _f32(ctx, ub, down, "PROD")
+    q = ctx.unary(_f32(ctx, sa, sb, "DIV"), "FLOOR")
+    r = _exact_residual(ctx, sa, q, sb)
+    r = ctx.select(_f32(ctx, r, 0.0, "LESS"), _f32(ctx, r, sb, "SUM"), r, dtype=torch.float32)
+    r = _f32(ctx, r, ctx.select(huge, 2.0 ** 60, 1.0, dtype=torch.float32), "PROD")
+    r = ctx.select(_f32(ctx, ua, ub, "LESS"), ua, r, dtype=torch.float32)
+    return ctx.select(_is_negative(ctx, a), ctx.unary(r, "NEG"), r, dtype=torch.float32)
+
+
+def _float_operands(ctx, self, other, dtype):
+    """Both operands in torch's result dtype (a Python scalar rounds to it, as in eager), then
+    float32 at equal rank."""
+    a, b = ctx.operands(self, other, dtype=dtype)
+    return ctx.cast(a, torch.float32), ctx.cast(b, torch.float32)
 
 
 @register_node_handler("aten::remainder(Tensor self, Tensor other) -> Tensor")
 def remainder(ctx, self, other):
-    """Python's modulo (the result has the divisor's sign): ``a - floor(a / b) * b``."""
+    """Python's modulo (the result has the divisor's sign): fmod, plus ``b`` when a nonzero fmod
+    has the other sign (as torch computes it: -1 % inf is inf)."""
     dtype = _expected_dtype(ctx) or ctx.result_dtype(self, other)
-    if dtype.is_floating_point:
-        q = ctx.unary(ctx.elementwise(self, other, "DIV", dtype=dtype), "FLOOR")
-    else:
+    if not dtype.is_floating_point:
         q = ctx.elementwise(self, other, "FLOOR_DIV", dtype=dtype)
-    return ctx.elementwise(self, ctx.elementwise(q, other, "PROD", dtype=dtype), "SUB", dtype=dtype)
+        return ctx.elementwise(self, ctx.elementwise(q, other, "PROD", dtype=dtype), "SUB", dtype=dtype)
+    a, b = _float_operands(ctx, self, other, dtype)
+    m = _float_fmod(ctx, a, b)
+    nonzero = ctx.unary(_f32(ctx, m, 0.0, "EQUAL"), "NOT")
+    signs_differ = ctx.elementwise(_f32(ctx, m, 0.0, "LESS"), _f32(ctx, b, 0.0, "LESS"), "XOR", dtype=torch.bool)
+    fix = ctx.elementwise(nonzero, signs_differ, "AND", dtype=torch.bool)
+    return ctx.cast(ctx.select(fix, _f32(ctx, m, b, "SUM"), m, dtype=torch.float32), dtype)
 
 
 @register_node_handler("aten::fmod(Tensor self, Tensor other) -> Tensor")
 def fmod(ctx, self, other):
-    """C's fmod (the result has the dividend's sign): ``a - trunc(a / b) * b``."""
+    """C's fmod (the result has the dividend's sign); integers: ``a - (a / b) * b`` with
+    TensorRT's truncating integer DIV."""
     dtype = _expected_dtype(ctx) or ctx.result_dtype(self, other)
-    q = ctx.elementwise(self, other, "DIV", dtype=dtype)  # TensorRT's integer DIV truncates
-    if dtype.is_floating_point:
-        q = _trunc(ctx, q)
-    return ctx.elementwise(self, ctx.elementwise(q, other, "PROD", dtype=dtype), "SUB", dtype=dtype)
+    if not dtype.is_floating_point:
+        q = ctx.elementwise(self, other, "DIV", dtype=dtype)
+        return ctx.elementwise(self, ctx.elementwise(q, other, "PROD", dtype=dtype), "SUB", dtype=dtype)
+    return ctx.cast(_float_fmod(ctx, *_float_operands(ctx, self, other, dtype)), dtype)
 
 
 # ---------------------------------------------------------------------------- einsum
@@ -331,11 +419,11 @@ def _dims(ctx, x, dim):
 
 
 def _reduction_input(ctx, x, dim, keepdim):
-    """``(x, dims, squeeze)``: a float ``x`` (a 0-d one as shape (1,), squeezed back at the end
-    unless ``keepdim``) and its normalized reduction dims."""
+    """``(x, dims, squeeze)``: a float ``x`` (a 0-d one as shape (1,), squeezed back to () at the
+    end, keepdim or not, as in torch) and its normalized reduction dims."""
     x = _float(ctx, x)
     if ctx.rank(x) == 0:
-        return ctx.reshape(x, (1,)), [0], not keepdim
+        return ctx.reshape(x, (1,)), [0], True
     return x, _dims(ctx, x, dim), False
 
 

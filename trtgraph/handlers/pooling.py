@@ -35,7 +35,6 @@ def _ceil_extra(shape, kernel, stride, padding, dilation, ceil_mode):
 
 def _pool(ctx, x, kind, kernel, stride, padding, dilation=None, ceil_mode=False, count_include_pad=True):
     x = ctx.as_tensor(x)
-    shape = ctx.shape(x)
     nd = len(kernel)
     dilation = dilation or [1] * nd
     if nd == 1:

@@ -45,3 +45,10 @@ def int_(ctx, a):
     if ctx.rank(a) != 0:
         raise ctx.error(f"expected a 0-d tensor, got shape {ctx.shape(a)}", "a")
     return ctx.cast(a, torch.int64)
+
+
+@register_node_handler("aten::_shape_as_tensor(Tensor self) -> Tensor")
+def shape_as_tensor(ctx, self):
+    """``torch._shape_as_tensor(x)`` (torchvision's tracing helpers): the shape as a 1-d int64
+    tensor; folded to a constant where the shape is static."""
+    return ctx.shape_tensor(ctx.dims(self))

@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 
 from .. import frontend
-from ..errors import (UnsupportedOpsError)
+from ..errors import UnsupportedOpsError, user_stacklevel
 from ..dynamic import baked_message
 from ..registry import Traced, lookup
 from ..trace_checks import NONDETERMINISTIC_OPS, TRAIN_RANDOM_OPS
@@ -115,7 +115,7 @@ class Analysis:
             return tainted
         if not self.strict:
             for p in baked_problems:
-                warnings.warn(f"trtgraph (strict=False): {p}", TraceCheckWarning, stacklevel=2)
+                warnings.warn(f"trtgraph (strict=False): {p}", TraceCheckWarning, stacklevel=user_stacklevel())
             self.relaxed = baked_problems
         else:
             problems = baked_problems + problems

@@ -29,7 +29,7 @@ class Emission:
         self.paths[g_inputs[0]] = ""
         for v, x in zip(g_inputs[1:], inputs):
             self.env[v] = x
-        tainted = self.analyse()
+        self.analyse()
         records = []
         nodes = list(self.g.nodes())
         for i, node in enumerate(nodes):

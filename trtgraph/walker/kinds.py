@@ -10,7 +10,7 @@ class TraceCheckWarning(UserWarning):
 
 # ops whose outputs do not depend on tensor values when shapes are static: folded in torch
 # (size-like ops see a meta tensor; creation ops see zeros of the traced shape and dtype)
-_SIZE_OPS = {"aten::size", "aten::dim", "aten::numel", "aten::len"}
+_SIZE_OPS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::_shape_as_tensor"}
 _CREATION_OPS = {"aten::new_zeros", "aten::new_ones", "aten::new_full", "aten::new_empty", "aten::zeros_like",
                  "aten::ones_like", "aten::full_like", "aten::empty_like"}
 _SHAPE_OPS = _SIZE_OPS | _CREATION_OPS

@@ -49,6 +49,7 @@ class Graph:
         self.fp32_nodes: list = []  # nodes the precision policy kept in float32 (fp16/bf16 networks)
         self.output_groups: list = []  # number of flattened tensors of each graph output
         self.output_keys: Optional[list] = None  # dict keys, when the model returns a dict of tensors
+        self.structure = None  # trtgraph.pytree.Structure: the model's input/output nesting
         self.trace_warnings: list = []  # what strict=False accepted
         self.trace_findings: list = []  # every value the trace baked in (trtgraph.trace_checks.TraceFinding)
         self.pending_shape_guards: list = []  # range corners where the trace differs (checked numerically)
