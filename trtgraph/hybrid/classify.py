@@ -85,6 +85,14 @@ class Classification:
         self.global_problems: list = []
         self.data_dependent: list = []
 
+    def force_torch(self, node, reason: str, order: dict) -> None:
+        """Send ``node`` to torch (a TensorRT segment could not convert it)."""
+        if node not in self.work:
+            self.glue.discard(node)
+            self.work.append(node)
+            self.work.sort(key=order.get)
+        self.reasons[node] = reason
+
 
 def classify(trace, graph, findings, facts: ShapeFacts, strict: bool, torch_executed_ops=(),
              torch_executed_modules=()) -> Classification:

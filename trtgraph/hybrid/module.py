@@ -7,6 +7,8 @@ from typing import Optional
 import torch
 
 from ..errors import InputError
+from ..pytree import is_simple_output
+from ..walker.kinds import _flatten
 from .interp import run_program
 from .segment import attr_getter
 
@@ -36,7 +38,7 @@ class HybridModule(torch.nn.Module):
     ``.to(device)`` and ``state_dict()`` carry them)."""
 
     def __init__(self, steps, outputs, input_names, engines, params: dict, conversions=None,
-                 python_functions=None, eager_segments=None):
+                 python_functions=None, eager_segments=None, structure=None):
         super().__init__()
         self.steps, self.outputs, self.input_names = steps, outputs, list(input_names)
         self.engines = torch.nn.ModuleList(engines)
@@ -48,6 +50,30 @@ class HybridModule(torch.nn.Module):
         self.conversions = list(conversions) if conversions is not None else None
         self.python_functions = dict(python_functions or {})
         self.eager_segments = list(eager_segments or [])
+        self.structure = structure  # trtgraph.pytree.Structure: the model's input/output nesting
+
+    def args_of(self, inputs) -> tuple:
+        """The model's positional arguments for ``inputs`` (as given to forward/evaluate)."""
+        return tuple(inputs)
+
+    def _leaves(self, inputs) -> list:
+        s = self.structure
+        if s is None:
+            return list(inputs)
+        leaves = s.flatten_args(tuple(inputs))
+        if leaves is None:
+            if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+                leaves = s.flatten_args(tuple(inputs[0]))
+            if leaves is None:
+                raise InputError("the inputs do not have the structure the model was converted with "
+                                 f"({s.in_spec.num_leaves} tensor(s) nested as in the example)")
+        return leaves
+
+    def _structured(self, flat: list):
+        s = self.structure
+        if s is not None and s.wrapped and not is_simple_output(s.out_spec):
+            return s.unflatten_outputs(flat)
+        return flat
 
     def _attr(self, path: str):
         key = self._param_keys.get(path)
@@ -69,6 +95,7 @@ class HybridModule(torch.nn.Module):
                            self.python_functions, self.outputs, device)
 
     def forward(self, *inputs):
+        inputs = self._leaves(inputs)
         device = inputs[0].device if inputs and isinstance(inputs[0], torch.Tensor) else None
 
         def run_segment(step, tensors):
@@ -81,23 +108,28 @@ class HybridModule(torch.nn.Module):
             return list(out) if isinstance(out, (list, tuple)) else [out]
 
         out = self._run(inputs, run_segment, device)
+        s = self.structure
+        if s is not None and s.wrapped and not is_simple_output(s.out_spec):
+            return s.unflatten_outputs(_flatten(out))
         return out[0] if len(out) == 1 else tuple(out)
 
-    def evaluate(self, *inputs) -> list:
-        """Segments through the reference evaluator, torch steps in torch, on the CPU; the outputs
-        flattened to a list of tensors."""
+    def evaluate(self, *inputs):
+        """Segments through the reference evaluator, torch steps in torch, on the CPU; the output
+        tensors as a flat list, or the model's own structure for models with nested outputs."""
+        return self._structured(self.evaluate_flat(*inputs))
+
+    def evaluate_flat(self, *inputs) -> list:
+        inputs = self._leaves(inputs)
         if self.conversions is None:
             raise InputError("evaluate needs the segments' networks (a HybridModule made by "
                              "HybridConversion.module())")
-        inputs = [x.detach().cpu() for x in inputs]
+        inputs = [x.detach().cpu() if isinstance(x, torch.Tensor) else x for x in inputs]
 
         def run_segment(step, tensors):
             conv = self.conversions[step.index]
             if outside_profile(conv, tensors):
                 return self._eager(step, tensors)
             return conv.evaluate(*tensors)
-
-        from ..walker.kinds import _flatten
 
         return _flatten(self._run(inputs, run_segment))
 

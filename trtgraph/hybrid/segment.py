@@ -22,7 +22,7 @@ from ..context import ConversionContext
 from ..core import _Walker
 from ..dtypes import to_trt
 from ..dynamic import ShapeFacts
-from ..errors import InputError
+from ..errors import InputError, TrtGraphError
 from ..network_state import _current_state, is_trt_tensor, trt_network
 from ..precision import as_policy
 from ..walker.records import Graph
@@ -97,11 +97,25 @@ def segment_graph(graph, nodes, inputs, outputs):
     return sg, vmap
 
 
+class SegmentNodeError(TrtGraphError):
+    """A node of a TensorRT segment could not be converted (``node``: the node of the model's graph)."""
+
+    def __init__(self, node, exc):
+        super().__init__(str(exc))
+        self.node, self.error = node, exc
+
+
 class _SegmentWalker(_Walker):
     """The walker, with one difference: an in-place op folded in torch (``offset += n`` on a size
     tensor) writes into a copy. The walker's constants point at the memory of the torch tensors
     they were made from, so writing into the original would change constants already in the
     network (``_fold`` in ``trtgraph/walker/emit.py`` should do the same; reported)."""
+
+    current = None  # the node being converted (named when a conversion fails)
+
+    def _convert(self, index, node, needs_handler):
+        self.current = node
+        return super()._convert(index, node, needs_handler)
 
     def _fold(self, node, values, desc):
         from ..walker.kinds import is_inplace
@@ -146,7 +160,8 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
             if axes:
                 lo = tuple(1 if i in axes else d for i, d in enumerate(tt.shape))
                 hi = tuple(max(dynamic_max, d) if i in axes else d for i, d in enumerate(tt.shape))
-                profiles[name] = (lo, tuple(tt.shape), hi)
+                opt = tuple(max(d, 1) for d in tt.shape)
+                profiles[name] = (lo, opt, hi)
             t = network.add_input(name, to_trt(tt.dtype), shape)
             if tt.dtype.is_floating_point and float_dtype != tt.dtype:
                 t = ctx.cast(t, float_dtype)
@@ -158,7 +173,14 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
         g.profile_shapes = profiles
         walker = _SegmentWalker(state, trace, sg, verbose, None, float_dtype, None, sfacts, as_policy(precision_policy),
                          fold_batch_norm, [], strict)
-        outs, records = walker.run(net_inputs)
+        try:
+            outs, records = walker.run(net_inputs)
+        except TrtGraphError as exc:
+            back = {new: old for old, new in zip(seg["nodes"], sg.nodes())}
+            node = back.get(walker.current)
+            if node is None:
+                raise
+            raise SegmentNodeError(node, exc) from exc
         g.nodes = records
         g.fp32_nodes = list(walker.fp32_nodes)
         g.outputs = [o if is_trt_tensor(o) else ctx.constant(o) for o in outs]
