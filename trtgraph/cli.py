@@ -96,7 +96,7 @@ def _convert(args):
     inputs = parse_inputs(args.input)
     names = input_names(args)
     options = {}
-    dynamic = dynamic_shapes_from(args.dynamic, names)
+    dynamic = dynamic_shapes_from(getattr(args, "dynamic", None), names)
     if dynamic:
         options["dynamic_shapes"] = dynamic
         if args.command == "check":  # check makes random inputs at the profile's max shape too
