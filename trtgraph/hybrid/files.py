@@ -452,7 +452,7 @@ class _Loader:
                     raise _bad(self.where, f, f"{ser._short(value)} is not a device (cpu, cuda, cuda:N)")
                 return torch.device(value)
             if key == "dtype":
-                if value not in _DTYPES:
+                if not isinstance(value, str) or value not in _DTYPES:
                     raise _bad(self.where, f, f"unknown dtype {ser._short(value)}")
                 return _DTYPES[value]
         raise _bad(self.where, field, f"{ser._short(v)} is not a constant (null, boolean, number, string, array, or "
@@ -589,7 +589,7 @@ def validate_program(doc, where: str = PROGRAM_FILE):
     _str(d["trtgraph_version"], where, "trtgraph_version", limit=128)
     from ..dtypes import PRECISIONS
 
-    if d["precision"] not in PRECISIONS:
+    if not isinstance(d["precision"], str) or d["precision"] not in PRECISIONS:
         raise _bad(where, "precision", f"{ser._short(d['precision'])} is not one of {', '.join(PRECISIONS)}")
     if d.get("created") is not None:
         try:
@@ -611,7 +611,7 @@ def load_tensor(folder: Path, entry, tid: str, where: str) -> torch.Tensor:
     name = e["file"]
     if not (isinstance(name, str) and _TENSOR_FILE_RE.fullmatch(name)):
         raise _bad(where, f"{field}.file", f"{ser._short(name)} is not a file name tensors/NAME.bin")
-    if e["dtype"] not in _DTYPES:
+    if not isinstance(e["dtype"], str) or e["dtype"] not in _DTYPES:
         raise _bad(where, f"{field}.dtype", f"unknown dtype {ser._short(e['dtype'])} (known: {', '.join(_DTYPES)})")
     dtype = _DTYPES[e["dtype"]]
     shape = _list(e["shape"], where, f"{field}.shape", MAX_RANK)
