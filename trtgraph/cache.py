@@ -73,6 +73,7 @@ import torch
 from . import serialization as ser
 from .export_frontend import key_graph
 from .errors import EngineLoadError, InputError, user_stacklevel
+from .hybrid import files as _hybrid_files  # noqa: F401,E402 - hybrid folders for trtgraph.load and `trtgraph info`
 
 KEY_VERSION = 2
 _NOT_IN_KEY = {"verbose", "progress"}

@@ -405,15 +405,24 @@ def _gpu_error(what: str, device, flags: list, messages: list, backend) -> GpuUn
 
 # --------------------------------------------------------------------------- loading and `trtgraph info`
 
+# Folder formats that trtgraph.load and `trtgraph info` accept besides engine files. trtgraph.hybrid.files
+# registers hybrid folders here when it is imported (it imports this module, not the reverse); each entry
+# has is_folder(path) -> bool, load(path, device=None, python_functions=None) and info(args) -> exit code.
+FOLDER_FORMATS: list = []
+
+
+def _folder_format(path):
+    return next((f for f in FOLDER_FORMATS if f.is_folder(path)), None)
+
+
 def load(path, device=None, python_functions=None):
     """Load a saved engine as a :class:`~trtgraph.TRTModule` (deserialized lazily, on first use), or a
     hybrid folder (one holding ``hybrid.json``, written by ``trtgraph.hybrid.files.save_hybrid``) as a
     :class:`~trtgraph.HybridModule`; ``python_functions``: ``{"pkg.mod.MyFn": MyFn}`` for the custom
     autograd.Functions a hybrid program calls."""
-    from .hybrid import files as hybrid_files
-
-    if hybrid_files.is_hybrid_folder(path):
-        return hybrid_files.load_hybrid(path, device=device, python_functions=python_functions)
+    fmt = _folder_format(path)
+    if fmt is not None:
+        return fmt.load(path, device=device, python_functions=python_functions)
     if python_functions:
         raise EngineFormatError(f"{path}: python_functions is for hybrid folders; this is not one")
     engine, meta = ser.load_files(path)
@@ -435,16 +444,9 @@ def cmd_info(args) -> int:
     """``trtgraph info ENGINE|FOLDER [--json] [--no-inspect]``: exit 0 when every check passes, else 1.
     A hybrid folder prints its plan: segments with their engines' inputs/outputs, the torch steps
     with their reasons, the count of tensors crossing the boundary, and each engine's checks."""
-    from .hybrid import files as hybrid_files
-
-    if hybrid_files.is_hybrid_folder(args.engine) and not os.path.islink(args.engine):
-        report = hybrid_files.describe_hybrid(args.engine)
-        for seg in report["segments"]:
-            sub = describe(os.path.join(args.engine, seg["engine"]), inspect=not args.no_inspect)
-            for k, v in sub["checks"].items():
-                report["checks"][f"segment {seg['index']} {k}"] = v
-        print(json.dumps(report, indent=2) if args.json else hybrid_files.format_hybrid_report(report))
-        return 1 if any(str(v).startswith("FAILED") for v in report["checks"].values()) else 0
+    fmt = _folder_format(args.engine)
+    if fmt is not None:
+        return fmt.info(args)
     report = describe(args.engine, inspect=not args.no_inspect)
     if args.json:
         print(json.dumps(report, indent=2))

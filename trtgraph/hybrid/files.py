@@ -876,3 +876,37 @@ def format_hybrid_report(r: dict) -> str:
     if r.get("plan"):
         lines += ["", "plan recorded at conversion:", r["plan"]]
     return "\n".join(lines)
+
+
+def cmd_info(args) -> int:
+    """``trtgraph info FOLDER``: the hybrid plan and every engine's checks; exit 1 when a check fails."""
+    from .. import runtime
+
+    report = describe_hybrid(args.engine)
+    for seg in report["segments"]:
+        sub = runtime.describe(os.path.join(args.engine, seg["engine"]), inspect=not args.no_inspect)
+        for k, v in sub["checks"].items():
+            report["checks"][f"segment {seg['index']} {k}"] = v
+    print(json.dumps(report, indent=2) if args.json else format_hybrid_report(report))
+    return 1 if any(str(v).startswith("FAILED") for v in report["checks"].values()) else 0
+
+
+class HybridFolders:
+    """The hybrid folder format, as ``trtgraph.runtime.FOLDER_FORMATS`` expects it."""
+
+    @staticmethod
+    def is_folder(path) -> bool:
+        return is_hybrid_folder(path)  # a symlinked folder is refused by load_hybrid, by name
+
+    load = staticmethod(load_hybrid)
+    info = staticmethod(cmd_info)
+
+
+def _register():
+    from .. import runtime
+
+    if HybridFolders not in runtime.FOLDER_FORMATS:
+        runtime.FOLDER_FORMATS.append(HybridFolders)
+
+
+_register()
