@@ -162,6 +162,38 @@ def test_save_load_round_trip_gives_the_same_evaluation(saved):
         assert torch.equal(got[1], eager[1])
 
 
+def test_a_loaded_module_saves_the_same_folder(saved, tmp_path):
+    _, _, folder = saved
+    again = files.save_hybrid(_load(folder), tmp_path / "again.hybrid")
+    a, b = _doc(folder), _doc(again)
+    a.pop("created"), b.pop("created")
+    assert a == b
+    for name in ["segment_0.engine", "segment_1.engine"] + [e["file"] for e in a["tensors"].values()]:
+        assert (folder / name).read_bytes() == (again / name).read_bytes()
+
+
+class Nested(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = block(3, 4), block(4, 4)
+
+    def forward(self, x):
+        y = self.a(x)
+        return [{"features": self.b(torch.lgamma(y + 1.5)), "labels": y.argmax(1)}]
+
+
+def test_nested_outputs_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = Nested().eval()
+    hc = trtgraph.convert(model, [X], fallback=True)
+    loaded = trtgraph.load(files.save_hybrid(hc, tmp_path / "n.hybrid"))
+    assert loaded.structure.wrapped and loaded.output_names == ["0.features", "0.labels"]
+    files.attach_segments(loaded, hc.segments)
+    got, want = loaded.evaluate(X), hc.evaluate(X)
+    assert isinstance(got, list) and set(got[0]) == {"features", "labels"}
+    assert torch.equal(got[0]["features"], want[0]["features"]) and torch.equal(got[0]["labels"], want[0]["labels"])
+
+
 def test_round_trip_weights_come_from_the_folder(saved, tmp_path):
     """Edited weights (with a matching SHA-256) change the loaded evaluation: the torch steps really read
     the folder's tensors, so the test above can fail."""
@@ -367,6 +399,18 @@ def test_info_on_a_hybrid_folder(saved, capsys):
     assert "no handler for aten::lgamma" in out and "torch_executed_modules" in out
     assert f"boundary     {hc.plan['boundary_tensors']} tensor(s)" in out
     assert "check segment 0 integrity: ok" in out
+    assert main(["info", str(folder), "--no-inspect", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["boundary_tensors"] == hc.plan["boundary_tensors"] and len(report["segments"]) == 2
+
+
+def test_symlinked_folder_and_non_hybrid_folder(saved, tmp_path):
+    link = tmp_path / "link.hybrid"
+    link.symlink_to(saved[2], target_is_directory=True)
+    with pytest.raises(NotARegularFileError, match="symbolic link"):
+        trtgraph.load(link, python_functions={FN_NAME: Square})
+    with pytest.raises(EngineFormatError):
+        trtgraph.load(tmp_path)  # a folder without hybrid.json
 
 
 def test_cli_convert_check_ops_with_fallback(tmp_path, capsys):
@@ -375,7 +419,7 @@ def test_cli_convert_check_ops_with_fallback(tmp_path, capsys):
                  "--torch-executed-modules", "mid", "--torch-executed-ops", "aten::mul", "-o", str(out),
                  "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "TensorRT segments  2" in text and str(out) in text
+    assert "TensorRT segments  2" in text and str(out) in text and FN_NAME in text
     module = trtgraph.load(out, python_functions={FN_NAME: Square})
     assert isinstance(module, HybridModule) and len(module.engines) == 2
     assert main(["check", "test_hybrid_files:mixed_model", "--input", "1x3x10x10", "--fallback", "--quiet"]) == 0
@@ -385,7 +429,7 @@ def test_cli_convert_check_ops_with_fallback(tmp_path, capsys):
     plan = capsys.readouterr().out
     assert "hybrid plan: 3 TensorRT segment(s)" in plan and "module 'mid' is in torch_executed_modules" in plan
     assert main(["ops", "test_hybrid_files:mixed_model", "--input", "1x3x10x10", "--min-block-size", "2"]) == 2
-    assert "need --fallback" in capsys.readouterr().err
+    assert "needs --fallback" in capsys.readouterr().err
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")
     assert main(["convert", "test_hybrid_files:mixed_model", "--input", "1x3x10x10", "--fallback", "-o",

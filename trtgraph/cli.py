@@ -137,7 +137,8 @@ def hybrid_options(args) -> dict:
         given = [flag for flag, v in (("--torch-executed-ops", ops), ("--torch-executed-modules", modules),
                                       ("--min-block-size", min_block)) if v]
         if given:
-            raise InputError(f"{', '.join(given)} need --fallback (hybrid execution: those parts run in torch)")
+            raise InputError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --fallback (hybrid "
+                             "execution: those parts run in torch)")
         return {}
     for o in ops:
         if "::" not in o:

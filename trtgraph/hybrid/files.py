@@ -497,6 +497,11 @@ class _Loader:
                                     f"trtgraph.hybrid.files.allow_op_namespace({ns!r}) first", field=f"{field}.op")
         if op in _INTERPRETED:
             return
+        if ns == "torchvision":  # its ops exist in torch.ops once torchvision is imported
+            try:
+                import torchvision  # noqa: F401
+            except ImportError:
+                pass
         try:
             found = torch_op(op, overload)
         except TrtGraphError as exc:
