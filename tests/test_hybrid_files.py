@@ -25,9 +25,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import trtgraph
 from trtgraph import cache
 from trtgraph.cli import main
-from trtgraph.errors import (DisallowedOpError, EngineFormatError, EngineIntegrityError, HybridSchemaError,
+from trtgraph.errors import (DisallowedOpError, EngineFormatError, EngineIntegrityError, HybridSchemaError, InputError,
                              MissingPythonFunctionError, NotARegularFileError, TrtGraphError)
-from trtgraph.hybrid import HybridModule
+from trtgraph.hybrid import HybridModule, HybridWarning
 from trtgraph.hybrid import files
 
 FN_NAME = "test_hybrid_files.Square"
@@ -85,6 +85,13 @@ def saved(tmp_path_factory):
     hc = trtgraph.convert(model, [X], fallback=True, **OPTIONS)
     folder = files.save_hybrid(hc, tmp_path_factory.mktemp("hybrid") / "mixed.hybrid")
     return model, hc, folder
+
+
+@pytest.fixture(scope="module")
+def saved_masked(tmp_path_factory):
+    torch.manual_seed(0)
+    hc = trtgraph.convert(Masked().eval(), [torch.randn(1, 3, 8, 8)], fallback=True)
+    return files.save_hybrid(hc, tmp_path_factory.mktemp("hybrid") / "masked.hybrid")
 
 
 def _copy(folder, tmp_path):
@@ -192,6 +199,46 @@ def test_nested_outputs_round_trip(tmp_path):
     got, want = loaded.evaluate(X), hc.evaluate(X)
     assert isinstance(got, list) and set(got[0]) == {"features", "labels"}
     assert torch.equal(got[0]["features"], want[0]["features"]) and torch.equal(got[0]["labels"], want[0]["labels"])
+
+
+class Masked(torch.nn.Module):
+    """Boolean-mask indexing in torch; the head after it is a segment with a dynamic profile (min 1 row)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.l1, self.l2 = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x)) - 0.2
+        rows = y.permute(0, 2, 3, 1).reshape(-1, 4)
+        keep = rows[rows[:, 0] > 0]
+        return torch.sigmoid(self.l2(torch.relu(self.l1(keep)))), y.mean()
+
+
+def test_outside_the_profile_the_saved_torch_program_runs(tmp_path):
+    """Zero rows pass the mask (x = 0: the conv gives its bias, |bias| < 0.2): the head's input is outside its
+    profile, so the segment runs as torch ops -- in the loaded module from the torch program in the folder."""
+    torch.manual_seed(0)
+    model = Masked().eval()
+    x = torch.randn(1, 3, 8, 8)
+    hc = trtgraph.convert(model, [x], fallback=True)
+    loaded = trtgraph.load(files.save_hybrid(hc, tmp_path / "m.hybrid"))
+    assert [e.program is not None for e in loaded.eager_segments] == [False, True]
+    assert "l1.weight" in _doc(tmp_path / "m.hybrid")["params"]
+    files.attach_segments(loaded, hc.segments)
+    zero = torch.zeros(1, 3, 8, 8)
+    with pytest.warns(HybridWarning):
+        want = hc.evaluate(zero)
+    with pytest.warns(HybridWarning):
+        got = loaded.evaluate(zero)
+    assert got[0].shape == (0, 3) and all(torch.equal(g, w) for g, w in zip(got, want))
+    for g, w in zip(loaded.evaluate(x), hc.evaluate(x)):
+        assert torch.equal(g, w)
+    none = trtgraph.load(files.save_hybrid(hc, tmp_path / "n.hybrid", eager="none"))
+    files.attach_segments(none, hc.segments)
+    with pytest.raises(InputError, match="holds no torch program"), pytest.warns(HybridWarning):
+        none.evaluate(zero)
 
 
 def test_round_trip_weights_come_from_the_folder(saved, tmp_path):
@@ -348,10 +395,10 @@ def _outcome(folder):
 
 @SETTINGS
 @given(data=st.data())
-def test_fuzz_program_structure(saved, tmp_path_factory, data):
+def test_fuzz_program_structure(saved, saved_masked, tmp_path_factory, data):
     """Structure-aware mutations of hybrid.json: any outcome is a load or a TrtGraphError."""
     folder = tmp_path_factory.mktemp("fz") / "m.hybrid"
-    shutil.copytree(saved[2], folder)
+    shutil.copytree(data.draw(st.sampled_from([saved[2], saved_masked])), folder)
     doc = _doc(folder)
     for _ in range(data.draw(st.integers(1, 3))):
         paths = _paths(doc)

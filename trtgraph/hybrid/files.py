@@ -76,6 +76,9 @@ _ALLOWED_OPS: set = set()
 _INTERPRETED = {"prim::ListUnpack", "prim::TupleUnpack", "prim::TupleIndex", "prim::NumToTensor",
                 "prim::DictConstruct", "prim::ListConstruct", "prim::TupleConstruct", "prim::device",
                 "prim::dtype", "prim::If", "prim::PythonOp"}
+# argument counts the interpreter relies on (None: any)
+_PRIM_ARITY = {"prim::ListUnpack": 1, "prim::TupleUnpack": 1, "prim::TupleIndex": 2, "prim::NumToTensor": 1,
+               "prim::device": 1, "prim::dtype": 1, "prim::If": 1}
 _OP_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*::[A-Za-z_][A-Za-z0-9_]*")
 _OVERLOAD_RE = re.compile(r"[A-Za-z0-9_]*")
 _FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -126,6 +129,9 @@ class _Writer:
         key = id(t)
         if key in self._by_obj:
             return self._by_obj[key][0]
+        if t.layout != torch.strided or t.is_quantized or t.device.type == "meta":
+            raise HybridSaveError(f"a {t.layout} {'quantized ' if t.is_quantized else ''}tensor on {t.device} cannot "
+                                  "be saved in a hybrid folder (dense tensors with data only)")
         if t.dtype not in _DTYPE_NAMES:
             raise HybridSaveError(f"a tensor of dtype {t.dtype} cannot be saved in a hybrid folder "
                                   f"(supported: {', '.join(_DTYPES)})")
@@ -182,20 +188,61 @@ def tensor_bytes(t: torch.Tensor) -> bytes:
     return raw.astype(np.dtype(_RAW[t.element_size()]).newbyteorder("<"), copy=False).tobytes()
 
 
-def _program_of(obj) -> dict:
-    """What a folder holds, from a HybridConversion (engines built now if needed) or a HybridModule."""
-    from . import HybridConversion, HybridModule
+def _attr_paths(refs, out: set) -> set:
+    for r in refs:
+        if r[0] == "a":
+            out.add(r[1])
+        elif r[0] in ("l", "t"):
+            _attr_paths(r[1], out)
+    return out
 
+
+def _step_attr_paths(steps, out: set):
+    for s in steps:
+        if isinstance(s, TorchStep):
+            _attr_paths(s.args, out)
+            for b in s.blocks:
+                _step_attr_paths(b["steps"], out)
+                _attr_paths(b["outputs"], out)
+    return out
+
+
+def _is_dynamic(meta) -> bool:
+    return any(not (s.min == s.max) or any(d < 0 for d in s.shape) for s in meta.inputs)
+
+
+def _program_of(obj, eager: str = "dynamic") -> dict:
+    """What a folder holds, from a HybridConversion (engines built now if needed) or a HybridModule.
+    ``eager``: which segments also get their torch program (the fallback for a run whose shapes are
+    outside the segment's profile): "dynamic" (segments with a dynamic input), "all" or "none"."""
+    from . import HybridConversion, HybridModule
+    from .segment import attr_getter
+
+    if eager not in ("dynamic", "all", "none"):
+        raise InputError(f"eager must be 'dynamic', 'all' or 'none', got {eager!r}")
     if isinstance(obj, HybridConversion):
         from .module import reference_params
 
         engines = obj.build()
         metas = [ser.metadata_from_conversion(c, e) for c, e in zip(obj.segments, engines)]
+        params = dict(reference_params(obj.partition, obj.traced_model))
+        programs = []
+        get = attr_getter(obj.traced_model)
+        for conv, meta in zip(obj.segments, metas):
+            m = conv.model  # SegmentEager: the segment's nodes as torch steps
+            if eager == "none" or (eager == "dynamic" and not _is_dynamic(meta)) or not hasattr(m, "steps"):
+                programs.append(None)
+                continue
+            for path in sorted(_step_attr_paths(m.steps, set()) | _attr_paths(m.outputs, set()) or set()):
+                x = get(path)
+                if not isinstance(x, torch.Tensor):
+                    raise HybridSaveError(f"a segment reads module attribute {path!r}, which is not a tensor")
+                params.setdefault(path, x)
+            programs.append({"inputs": list(m.input_names), "steps": m.steps, "outputs": m.outputs})
         return {"steps": obj.steps, "outputs": obj.partition.outputs, "values": list(obj.partition.input_names),
                 "input_names": list(obj.input_names), "output_names": list(obj.output_names),
-                "structure": obj.structure, "engines": list(zip(engines, metas)),
-                "params": reference_params(obj.partition, obj.traced_model), "precision": obj.precision,
-                "report": obj.report()}
+                "structure": obj.structure, "engines": list(zip(engines, metas)), "eager": programs,
+                "params": params, "precision": obj.precision, "report": obj.report()}
     if isinstance(obj, HybridModule):
         engines = []
         for e in obj.engines:
@@ -208,6 +255,8 @@ def _program_of(obj) -> dict:
                 "output_names": list(getattr(obj, "output_names", None) or []),
                 "structure": obj.structure, "engines": engines,
                 "params": {p: getattr(obj, k) for p, k in obj._param_keys.items()},
+                "eager": [getattr(e, "program", None) if eager == "all" or (eager == "dynamic" and _is_dynamic(m))
+                          else None for e, (_, m) in zip(obj.eager_segments or [None] * len(engines), engines)],
                 "precision": getattr(obj, "precision", None) or (engines[0][1].precision if engines else "fp32"),
                 "report": getattr(obj, "report_text", "")}
     raise InputError(f"save_hybrid takes a HybridConversion or a HybridModule, got {type(obj).__name__}")
@@ -236,12 +285,19 @@ def _structure_json(structure) -> Optional[dict]:
                               f"({type(exc).__name__}: {exc}); use dicts with string keys") from None
 
 
-def program_document(obj, extra: Optional[dict] = None) -> tuple:
+def program_document(obj, extra: Optional[dict] = None, eager: str = "dynamic") -> tuple:
     """``(hybrid.json document, {tensor id: tensor}, [(engine, metadata)])`` of ``obj``."""
-    prog = _program_of(obj)
+    prog = _program_of(obj, eager)
     w = _Writer()
     steps = [w.step(s) for s in prog["steps"]]
     output_refs = [w.ref(r, "the outputs") for r in prog["outputs"]]
+    segments = []
+    for k, e in enumerate(prog["eager"]):
+        seg = {"engine": f"segment_{k}.engine"}
+        if e is not None:
+            seg["eager"] = {"inputs": list(e["inputs"]), "steps": [w.step(x) for x in e["steps"]],
+                            "outputs": [w.ref(r, f"segment {k}") for r in e["outputs"]]}
+        segments.append(seg)
     params = {}
     for path, t in sorted(prog["params"].items()):
         params[path] = w.add(t)
@@ -256,7 +312,7 @@ def program_document(obj, extra: Optional[dict] = None) -> tuple:
         "inputs": [{"name": n, "value": v} for n, v in zip(prog["input_names"], prog["values"])],
         "outputs": prog["output_names"] if n_out else [f"output_{i}" for i in range(_leaf_count(output_refs))],
         "output_refs": output_refs, "structure": _structure_json(prog["structure"]),
-        "segments": [{"engine": f"segment_{k}.engine"} for k in range(len(prog["engines"]))],
+        "segments": segments,
         "steps": steps, "params": params, "tensors": tensors, "python_functions": _python_names(prog["steps"]),
         "report": prog["report"] or "", "extra": dict(extra or {}),
     }
@@ -285,9 +341,11 @@ def write_folder(tmp: Path, doc: dict, tensors: dict, engines: list):
     ser.atomic_write_bytes(tmp / PROGRAM_FILE, text)
 
 
-def save_hybrid(obj, folder, extra: Optional[dict] = None) -> Path:
+def save_hybrid(obj, folder, extra: Optional[dict] = None, eager: str = "dynamic") -> Path:
     """Write ``obj`` (a :class:`HybridConversion`, its engines built now if needed, or a
-    :class:`HybridModule`) as a hybrid folder. The folder is written beside its target and moved into
+    :class:`HybridModule`) as a hybrid folder. ``eager``: which segments also get their torch program,
+    run when a call's shapes are outside the segment's profile (e.g. zero detections): "dynamic"
+    (default: segments with a dynamic input), "all", "none". The folder is written beside its target and moved into
     place; an existing hybrid folder there is replaced, any other existing non-empty folder or file is
     refused (:class:`InputError`)."""
     folder = Path(folder)
@@ -297,7 +355,7 @@ def save_hybrid(obj, folder, extra: Optional[dict] = None) -> Path:
         if any(folder.iterdir()) and not is_hybrid_folder(folder):
             raise InputError(f"{folder}: a non-empty folder that is not a hybrid folder (no {PROGRAM_FILE}); "
                              "refusing to overwrite it: give a new or empty folder")
-    doc, tensors, engines = program_document(obj, extra)
+    doc, tensors, engines = program_document(obj, extra, eager)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     try:
@@ -543,6 +601,11 @@ class _Loader:
         args = [self.ref(r, f"{field}.args[{i}]", defined) for i, r in enumerate(_list(s["args"], self.where,
                                                                                        f"{field}.args"))]
         outs = self.names(s["outputs"], f"{field}.outputs")
+        arity = _PRIM_ARITY.get(s["op"])
+        if arity is not None and len(args) != arity:
+            raise _bad(self.where, f"{field}.args", f"{s['op']} takes {arity} argument(s), got {len(args)}")
+        if s["op"] == "prim::DictConstruct" and len(args) % 2:
+            raise _bad(self.where, f"{field}.args", "prim::DictConstruct takes key/value pairs")
         where_text = _str(s["where"], self.where, f"{field}.where", allow_empty=True)
         reason = _str(s["reason"], self.where, f"{field}.reason", allow_empty=True)
         python = _str(s["python"], self.where, f"{field}.python", allow_empty=True, limit=1024)
@@ -714,7 +777,7 @@ def read_program(folder) -> tuple:
     loader.n_segments = len(segs)
     engines = []
     for k, s in enumerate(segs):
-        _obj(s, where, f"segments[{k}]", ("engine",))
+        _obj(s, where, f"segments[{k}]", ("engine",), ("eager",))
         name = s["engine"]
         if not (isinstance(name, str) and _FILE_RE.fullmatch(name) and name.endswith(".engine")) or name == PROGRAM_FILE:
             raise _bad(where, f"segments[{k}].engine", f"{ser._short(name)} is not an engine file name NAME.engine")
@@ -724,6 +787,27 @@ def read_program(folder) -> tuple:
         if ser.regular_file_stat(epath, "engine file") is None:
             raise EngineFormatError(f"{epath}: no such engine file (segments[{k}])")
         engines.append(ser.load_files(epath))
+    eager = []
+    for k, s in enumerate(segs):
+        e = s.get("eager")
+        if e is None:
+            eager.append(None)
+            continue
+        f = f"segments[{k}].eager"
+        _obj(e, where, f, ("inputs", "steps", "outputs"))
+        names = loader.names(e["inputs"], f"{f}.inputs")
+        inner = set(names)
+        e_steps = loader.steps(e["steps"], f"{f}.steps", inner)
+        if any(isinstance(x, SegmentStep) or x.op == "prim::PythonOp" for x in e_steps):
+            raise _bad(where, f"{f}.steps", "a segment's torch program holds only torch ops")
+        e_out = [loader.ref(r, f"{f}.outputs[{i}]", inner) for i, r in enumerate(_list(e["outputs"], where,
+                                                                                         f"{f}.outputs"))]
+        meta = engines[k][1]
+        if (len(names), len(e_out)) != (len(meta.inputs), len(meta.outputs)):
+            raise _bad(where, f, f"{len(names)} input(s) and {len(e_out)} output(s); its engine has "
+                                 f"{len(meta.inputs)} and {len(meta.outputs)}")
+        eager.append({"inputs": names, "steps": e_steps, "outputs": e_out})
+    loader.segments_seen = set()
     defined = set(values)
     steps = loader.steps(doc["steps"], "steps", defined)
     for k in range(len(segs)):
@@ -756,7 +840,7 @@ def read_program(folder) -> tuple:
             raise _bad(where, f"structure.{sub}" if sub else "structure", why) from None
         structure = Structure(parsed.in_spec, parsed.out_spec, wrapped=sj["wrapped"])
     program = {"doc": doc, "steps": steps, "outputs": refs, "values": values, "input_names": user_names,
-               "output_names": out_names, "python_functions": names_py}
+               "output_names": out_names, "python_functions": names_py, "eager": eager}
     return program, params, engines, structure
 
 
@@ -791,6 +875,7 @@ def load_hybrid(folder, device=None, python_functions: Optional[dict] = None):
     funcs = _resolve_functions(prog["python_functions"], python_functions, folder)
     mods = [TRTModule(e, m, device=device, verify=False) for e, m in engines]
     module = HybridModule(prog["steps"], prog["outputs"], prog["values"], mods, params, None, funcs, None, structure)
+    module.eager_segments = [LoadedEager(module, k, p) for k, p in enumerate(prog["eager"])]
     module.user_input_names = prog["input_names"]
     module.output_names = prog["output_names"]
     module.precision = prog["doc"]["precision"]
@@ -800,6 +885,26 @@ def load_hybrid(folder, device=None, python_functions: Optional[dict] = None):
     if device is not None:
         module.to(device)
     return module
+
+
+class LoadedEager:
+    """A segment computed with torch ops from its saved torch program (``program``; None when the folder
+    holds none): what a :class:`HybridModule` runs when a call's shapes are outside the segment's profile.
+    It reads the module tensors through the HybridModule (not an ``nn.Module``: no second copy)."""
+
+    def __init__(self, module, index: int, program: Optional[dict]):
+        self._module, self.index, self.program = module, index, program
+
+    def __call__(self, *tensors):
+        from .interp import run_program
+
+        if self.program is None:
+            raise InputError(f"segment {self.index}: the input shapes {[tuple(x.shape) for x in tensors]} are outside "
+                             "its TensorRT profile, and its hybrid folder holds no torch program for it (saved with "
+                             "eager='none', or a static segment with eager='dynamic')")
+        device = next((x.device for x in tensors if isinstance(x, torch.Tensor)), None)
+        return run_program(self.program["steps"], dict(zip(self.program["inputs"], tensors)), self._module._attr,
+                           None, self._module.python_functions, self.program["outputs"], device)
 
 
 def attach_segments(module, conversions) -> None:
