@@ -10,7 +10,6 @@ the loaded engine bytes are compared with the built ones."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import math

@@ -779,7 +779,7 @@ def read_program(folder) -> tuple:
     for k, s in enumerate(segs):
         _obj(s, where, f"segments[{k}]", ("engine",), ("eager",))
         name = s["engine"]
-        if not (isinstance(name, str) and _FILE_RE.fullmatch(name) and name.endswith(".engine")) or name == PROGRAM_FILE:
+        if not (isinstance(name, str) and _FILE_RE.fullmatch(name) and name.endswith(".engine")):
             raise _bad(where, f"segments[{k}].engine", f"{ser._short(name)} is not an engine file name NAME.engine")
         epath = folder / name
         _no_link(epath, "engine file")
