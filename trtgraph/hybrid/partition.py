@@ -121,8 +121,6 @@ def node_step(node, need, reason: str = "") -> "TorchStep":
     if kind in INLINED:  # not inlined here (a list that is mutated, or a step requested explicitly)
         return TorchStep(kind, "", args, outputs, where, reason)
     if kind.startswith("prim::"):
-        if kind == "prim::Loop":
-            raise TraceError(f"{where}: loops in scripted code are not supported by the hybrid runtime yet")
         blocks = []
         for b in node.blocks():
             steps = [node_step(n, need) for n in b.nodes() if n.kind() not in INLINED or
