@@ -254,3 +254,105 @@ def test_data_dependent_op_in_torch_and_dynamic_segment():
     assert n2 != count
     _check_matches(hc, m, x2)
     assert hc.evaluate(x2)[0].shape[0] == n2
+
+
+@torch.jit.script_if_tracing
+def _keep_top(scores: torch.Tensor, k: int) -> torch.Tensor:
+    if scores.numel() == 0:
+        return scores
+    total = torch.zeros_like(scores)
+    for i in range(k):
+        total = total + scores * float(i)
+    return total
+
+
+class Scripted(torch.nn.Module):
+    """Scripted code (prim::If, prim::Loop) in the middle: it runs in torch."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = block(3, 4), block(4, 4)
+
+    def forward(self, x):
+        return self.b(_keep_top(self.a(x), 3))
+
+
+def test_scripted_control_flow_runs_in_torch():
+    m = _model(Scripted)
+    x = torch.randn(1, 3, 10, 10)
+    hc = trtgraph.convert(m, [x], fallback=True)
+    assert [n.kind() for n in hc.partition.torch_nodes] == ["prim::If"]
+    assert len(hc.segments) == 2
+    _check_matches(hc, m, x)
+    _check_matches(hc, m, torch.randn(1, 3, 10, 10))
+
+
+class Detections(torch.nn.Module):
+    """Returns a list of dicts whose sizes depend on the data (what detection models return)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4, 2)
+
+    def forward(self, images):
+        out = []
+        for img in images:
+            f = torch.relu(self.conv(img[None]))[0].flatten(1).t()
+            keep = torch.nonzero(f[:, 0] > 0.3).squeeze(1)
+            picked = f[keep]
+            out.append({"scores": torch.sigmoid(self.head(picked))[:, 0] * 2, "index": keep})
+        return out
+
+
+def test_nested_outputs_and_data_dependent_counts():
+    m = _model(Detections)
+    x = [torch.randn(3, 8, 8), torch.randn(3, 8, 8)]
+    hc = trtgraph.convert(m, [x], fallback=True, min_block_size=1)
+    got = hc.evaluate(x)
+    assert isinstance(got, list) and set(got[0]) == {"scores", "index"}
+    for y in (x, [torch.randn(3, 8, 8) * 2, torch.randn(3, 8, 8) * 0.5]):
+        got, want = hc.evaluate(y), m(y)
+        for g, w in zip(got, want):
+            assert torch.equal(g["index"], w["index"])
+            assert g["scores"].shape == w["scores"].shape
+            if w["scores"].numel():
+                assert _rel(g["scores"], w["scores"]) < 1e-4
+        report = hc.verify(y)
+        assert report.ok, str(report)
+    assert any(c.profiles for c in hc.segments)
+
+
+def _calibrated(model):
+    """Random weights with batch-norm statistics of random images: features neither vanish nor
+    explode, so scores do not all tie (ties would make the detections' order arbitrary)."""
+    mean = torch.tensor(model.transform.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(model.transform.image_std).view(1, 3, 1, 1)
+    for b in model.modules():
+        if isinstance(b, torch.nn.BatchNorm2d):
+            b.momentum = 1.0
+    model.backbone.train()
+    with torch.no_grad():
+        model.backbone((torch.rand(2, 3, 320, 320) - mean) / std)
+        for p in model.roi_heads.box_predictor.parameters():
+            p.normal_(0, 0.02)
+    return model.eval()
+
+
+@pytest.mark.slow
+def test_fasterrcnn_mobilenet_hybrid():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    m = _calibrated(torchvision.models.detection.fasterrcnn_mobilenet_v3_large_320_fpn(
+        weights=None, weights_backbone=None, box_score_thresh=0.0))
+    x = [torch.rand(3, 320, 320)]
+    hc = trtgraph.convert(m, [x], fallback=True, strict=False)
+    assert hc.trt_flops_share > 0.99
+    scopes = {trtgraph.frontend.scope_of(n).split(".")[0] for s in hc.partition.segments for n in s["units"]}
+    assert {"backbone", "rpn", "roi_heads"} <= scopes
+    for y in (x, [torch.rand(3, 320, 320)]):
+        got = hc.evaluate(y)
+        assert isinstance(got, list) and set(got[0]) == {"boxes", "labels", "scores"}
+        assert got[0]["boxes"].shape[0] > 0
+        report = hc.verify(y, rtol=1e-3)
+        assert report.ok, str(report)

@@ -23,6 +23,7 @@ from ..errors import InputError
 from ..walker.analysis import Analysis
 from ..walker.kinds import _SIZE_OPS
 from ..walker.prims import _PRIM_HANDLERS
+from .blocks import free_inputs
 
 # ops whose output shape depends on the values of their inputs: always in torch
 DATA_DEPENDENT_OPS = {
@@ -110,21 +111,26 @@ def classify(trace, graph, findings, facts: ShapeFacts, strict: bool, torch_exec
             raise InputError(f"torch_executed_modules: {p!r} is not a valid regular expression: {exc}") from None
     sizes: set = set()  # values computed from sizes only (replicable glue)
     work: set = set()
+    late: set = set()  # input-dependent values the analysis does not see (read inside prim::If/Loop blocks)
     for node in graph.nodes():
         kind = node.kind()
         ins, outs = list(node.inputs()), list(node.outputs())
+        if list(node.blocks()) and any(v in tainted or v in late for v in free_inputs(node)):
+            late.update(outs)
+        elif any(v in late for v in ins):
+            late.update(outs)
         if kind in _PRIM_HANDLERS:
             if kind in UNPACK_PRIMS and ins and ins[0].node() in work:
                 continue  # part of the work node that produced the sequence
             out.glue.add(node)
-            if all(v in sizes or v not in tainted for v in ins):
+            if all(v in sizes or (v not in tainted and v not in late) for v in ins):
                 sizes.update(outs)
             continue
         reason = _torch_reason(node, kind, analyser, ops, modules)
-        if reason is None and not analyser.needs_handler.get(node, True):
+        if reason is None and not analyser.needs_handler.get(node, True) and not any(v in late for v in ins):
             out.glue.add(node)  # folded constant
             continue
-        if reason is None and _is_size_math(node, kind, ins, outs, sizes, tainted):
+        if reason is None and _is_size_math(node, kind, ins, outs, sizes, tainted | late):
             out.glue.add(node)
             sizes.update(outs)
             continue

@@ -54,6 +54,10 @@ def run_torch_step(step: TorchStep, env: dict, attr: Callable, python_functions:
         out = list(args)
     elif op == "prim::TupleConstruct":
         out = tuple(args)
+    elif op == "prim::Uninitialized":  # a placeholder scripted code never reads
+        out = None
+    elif op == "prim::RaiseException":
+        raise HandlerError(f"{step.where}: the model raised an exception: {args[0] if args else ''}")
     elif op == "prim::device":
         out = args[0].device
     elif op == "prim::dtype":
@@ -66,8 +70,24 @@ def run_torch_step(step: TorchStep, env: dict, attr: Callable, python_functions:
         for name, x in zip(step.outputs, out):
             env[name] = x
         return
+    elif op == "prim::Loop":  # args: trip count, condition, carried values; block: (i, *carried) -> (cond, *carried)
+        trip, cond, carried = args[0], bool(args[1]), list(args[2:])
+        block, i = step.blocks[0], 0
+        while i < trip and cond:
+            env[block["inputs"][0]] = i
+            for name, x in zip(block["inputs"][1:], carried):
+                env[name] = x
+            for inner in block["steps"]:
+                run_torch_step(inner, env, attr, python_functions, device)
+            outs = [resolve(r, env, attr, device) for r in block["outputs"]]
+            cond, carried, i = bool(outs[0]), outs[1:], i + 1
+        for name, x in zip(step.outputs, carried):
+            env[name] = x
+        return
     elif op in _LIST_OPS and args and isinstance(args[0], list):
         out = _LIST_OPS[op](*args)
+    elif op in _GENERIC_OPS:
+        out = _GENERIC_OPS[op](*args)
     elif op == "prim::PythonOp":
         fn = python_functions.get(step.python)
         if fn is None:
@@ -108,6 +128,25 @@ _LIST_OPS = {
     "aten::__getitem__": lambda seq, i: seq[i],
     "aten::len": len,
     "aten::extend": lambda seq, other: seq.extend(other),
+}
+
+
+# TorchScript builtins over any type (schemas with type variables cannot be called through torch.ops)
+_GENERIC_OPS = {
+    "aten::__is__": lambda a, b: a is b,
+    "aten::__isnot__": lambda a, b: a is not b,
+    "aten::__not__": lambda a: not a,
+    "aten::__contains__": lambda seq, x: x in seq,
+    "aten::__getitem__": lambda seq, i: seq[i],
+    "aten::len": len,
+    "aten::dict": dict,
+    "aten::keys": lambda d: list(d.keys()),
+    "aten::values": lambda d: list(d.values()),
+    "prim::unchecked_cast": lambda x: x,
+    "aten::__range_length": lambda lo, hi, step: max(0, (hi - lo + step - (1 if step > 0 else -1)) // step),
+    "aten::__derive_index": lambda index, start, step: start + index * step,
+    "prim::min": lambda *a: min(a[0]) if len(a) == 1 else min(a),
+    "prim::max": lambda *a: max(a[0]) if len(a) == 1 else max(a),
 }
 
 

@@ -17,6 +17,7 @@ import networkx as nx
 
 from .. import frontend
 from ..errors import TraceError
+from .blocks import free_inputs
 from .classify import UNPACK_PRIMS, Classification, is_tensor_value
 
 # ops that emit no layer (identity in the network): not counted for min_block_size
@@ -78,36 +79,6 @@ _LIST_MUTATIONS = {"aten::append", "aten::insert", "aten::_set_item", "aten::ext
 INLINED = ("prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct")
 
 
-def free_inputs(node) -> list:
-    """A node's inputs and the outer values its blocks read (prim::If/Loop read them directly)."""
-    out = list(node.inputs())
-    blocks = list(node.blocks())
-    if not blocks:
-        return out
-    inner = set()
-    for b in blocks:
-        inner.update(b.inputs())
-        for n in _all_nodes(b):
-            inner.update(n.outputs())
-    for b in blocks:
-        for n in _all_nodes(b):
-            out.extend(v for v in n.inputs() if v not in inner)
-        out.extend(v for v in b.outputs() if v not in inner)
-    seen, uniq = set(), []
-    for v in out:
-        if v not in seen:
-            seen.add(v)
-            uniq.append(v)
-    return uniq
-
-
-def _all_nodes(block):
-    for n in block.nodes():
-        yield n
-        for b in n.blocks():
-            yield from _all_nodes(b)
-
-
 def node_step(node, need, reason: str = "") -> "TorchStep":
     """One node as a torch step (blocks of prim::If as nested step lists)."""
     kind = node.kind()
@@ -121,8 +92,6 @@ def node_step(node, need, reason: str = "") -> "TorchStep":
     if kind in INLINED:  # not inlined here (a list that is mutated, or a step requested explicitly)
         return TorchStep(kind, "", args, outputs, where, reason)
     if kind.startswith("prim::"):
-        if kind == "prim::Loop":
-            raise TraceError(f"{where}: loops in scripted code are not supported by the hybrid runtime yet")
         blocks = []
         for b in node.blocks():
             steps = [node_step(n, need) for n in b.nodes() if n.kind() not in INLINED or
