@@ -93,6 +93,16 @@ def saved_masked(tmp_path_factory):
     return files.save_hybrid(hc, tmp_path_factory.mktemp("hybrid") / "masked.hybrid")
 
 
+@pytest.fixture(scope="module")
+def saved_scripted(tmp_path_factory):
+    """Scripted code in the middle: a prim::If step whose block holds a prim::Loop."""
+    from test_hybrid import Scripted, _model
+
+    model = _model(Scripted)
+    hc = trtgraph.convert(model, [X], fallback=True)
+    return model, hc, files.save_hybrid(hc, tmp_path_factory.mktemp("hybrid") / "scripted.hybrid")
+
+
 def _copy(folder, tmp_path):
     dst = tmp_path / "copy.hybrid"
     shutil.copytree(folder, dst)
@@ -198,6 +208,28 @@ def test_nested_outputs_round_trip(tmp_path):
     got, want = loaded.evaluate(X), hc.evaluate(X)
     assert isinstance(got, list) and set(got[0]) == {"features", "labels"}
     assert torch.equal(got[0]["features"], want[0]["features"]) and torch.equal(got[0]["labels"], want[0]["labels"])
+
+
+def test_scripted_control_flow_round_trip(saved_scripted, tmp_path):
+    model, hc, folder = saved_scripted
+    ops = json.dumps(_doc(folder)["steps"])
+    assert '"prim::If"' in ops and '"prim::Loop"' in ops
+    loaded = trtgraph.load(folder)
+    files.attach_segments(loaded, hc.segments)
+    for x in (X, torch.randn(1, 3, 10, 10)):
+        got, want = loaded.evaluate(x), hc.evaluate(x)
+        assert all(torch.equal(g, w) for g, w in zip(got, want))
+        with torch.no_grad():
+            eager = model(x)
+        assert float((got[0] - eager).abs().max() / eager.abs().max()) < 1e-3
+
+    def drop_loop_output(d):  # the loop's block returns one value fewer than the loop binds
+        step = next(s for s in d["steps"] if s.get("op") == "prim::If")
+        loop = next(s for b in step["blocks"] for s in b["steps"] if s["op"] == "prim::Loop")
+        loop["blocks"][0]["outputs"].pop()
+
+    with pytest.raises(HybridSchemaError, match="block output"):
+        _mutate_and_load(_copy(folder, tmp_path), drop_loop_output)
 
 
 class Masked(torch.nn.Module):
@@ -394,10 +426,10 @@ def _outcome(folder):
 
 @SETTINGS
 @given(data=st.data())
-def test_fuzz_program_structure(saved, saved_masked, tmp_path_factory, data):
+def test_fuzz_program_structure(saved, saved_masked, saved_scripted, tmp_path_factory, data):
     """Structure-aware mutations of hybrid.json: any outcome is a load or a TrtGraphError."""
     folder = tmp_path_factory.mktemp("fz") / "m.hybrid"
-    shutil.copytree(data.draw(st.sampled_from([saved[2], saved_masked])), folder)
+    shutil.copytree(data.draw(st.sampled_from([saved[2], saved_masked, saved_scripted[2]])), folder)
     doc = _doc(folder)
     for _ in range(data.draw(st.integers(1, 3))):
         paths = _paths(doc)

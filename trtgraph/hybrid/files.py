@@ -75,7 +75,16 @@ _ALLOWED_OPS: set = set()
 # prim ops the interpreter runs itself (trtgraph.hybrid.interp.run_torch_step)
 _INTERPRETED = {"prim::ListUnpack", "prim::TupleUnpack", "prim::TupleIndex", "prim::NumToTensor",
                 "prim::DictConstruct", "prim::ListConstruct", "prim::TupleConstruct", "prim::device",
-                "prim::dtype", "prim::If", "prim::PythonOp"}
+                "prim::dtype", "prim::If", "prim::Loop", "prim::PythonOp", "prim::Uninitialized",
+                "prim::RaiseException"}
+
+
+def _interpreted() -> set:
+    """Op names the interpreter runs itself (not through torch.ops): the prims above and its generic
+    TorchScript builtins (``aten::__is__``, ``aten::len``...)."""
+    from . import interp
+
+    return _INTERPRETED | set(getattr(interp, "_GENERIC_OPS", {})) | set(getattr(interp, "_LIST_OPS", {}))
 # argument counts the interpreter relies on (None: any)
 _PRIM_ARITY = {"prim::ListUnpack": 1, "prim::TupleUnpack": 1, "prim::TupleIndex": 2, "prim::NumToTensor": 1,
                "prim::device": 1, "prim::dtype": 1, "prim::If": 1}
@@ -553,7 +562,7 @@ class _Loader:
             raise DisallowedOpError(f"{self.where}: {field}.op: {op} is outside the allowed op namespaces "
                                     f"({', '.join(sorted(ALLOWED_NAMESPACES))}); if you trust this folder, call "
                                     f"trtgraph.hybrid.files.allow_op_namespace({ns!r}) first", field=f"{field}.op")
-        if op in _INTERPRETED:
+        if op in _interpreted():
             return
         if ns == "torchvision":  # its ops exist in torch.ops once torchvision is imported
             try:
@@ -617,22 +626,31 @@ class _Loader:
                 raise _bad(self.where, f"{field}.cconv", f"{ser._short(cconv)} does not describe the "
                                                          f"{len(args)} argument(s) (one 'd' or 'c' each)")
         blocks_in = _list(s["blocks"], self.where, f"{field}.blocks")
-        if len(blocks_in) != (2 if s["op"] == "prim::If" else 0):
-            raise _bad(self.where, f"{field}.blocks", f"{len(blocks_in)} block(s): prim::If has 2, other ops none")
+        loop = s["op"] == "prim::Loop"
+        if len(blocks_in) != {"prim::If": 2, "prim::Loop": 1}.get(s["op"], 0):
+            raise _bad(self.where, f"{field}.blocks", f"{len(blocks_in)} block(s): prim::If has 2, prim::Loop 1, other "
+                                                      "ops none")
+        if loop and len(args) != 2 + len(outs):
+            raise _bad(self.where, f"{field}.args", f"prim::Loop takes a trip count, a condition and one value per "
+                                                    f"output ({len(outs)}), got {len(args)} argument(s)")
         blocks = []
         for j, b in enumerate(blocks_in):
             bf = f"{field}.blocks[{j}]"
             _obj(b, self.where, bf, ("inputs", "steps", "outputs"))
             inner = set(defined)
             b_in = self.names(b["inputs"], f"{bf}.inputs")
+            if len(b_in) != (1 + len(outs) if loop else 0):
+                raise _bad(self.where, f"{bf}.inputs", f"{len(b_in)} block input(s) for {s['op']} with "
+                                                       f"{len(outs)} output(s)")
             inner.update(b_in)
             b_steps = self.steps(b["steps"], f"{bf}.steps", inner)
             if any(isinstance(x, SegmentStep) for x in b_steps):
                 raise _bad(self.where, f"{bf}.steps", "a segment cannot run inside a prim::If block")
             b_out = [self.ref(r, f"{bf}.outputs[{i}]", inner) for i, r in enumerate(_list(b["outputs"], self.where,
                                                                                            f"{bf}.outputs"))]
-            if len(b_out) != len(outs):
-                raise _bad(self.where, f"{bf}.outputs", f"{len(b_out)} outputs, the prim::If has {len(outs)}")
+            if len(b_out) != len(outs) + loop:
+                raise _bad(self.where, f"{bf}.outputs", f"{len(b_out)} block output(s) for {s['op']} with "
+                                                        f"{len(outs)} output(s)")
             blocks.append({"inputs": b_in, "steps": b_steps, "outputs": b_out})
         defined.update(outs)
         return TorchStep(s["op"], s["overload"], args, outs, where_text, reason, python, cconv, blocks)
