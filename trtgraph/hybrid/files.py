@@ -19,7 +19,9 @@ Folder layout::
      "outputs": ["output_0"],                                 user names of the flat output tensors
      "output_refs": [<ref>...],                               what the program returns
      "structure": {"inputs": "<treespec_dumps>", "outputs": "<...>"|null, "wrapped": false} | null,
-     "segments": [{"engine": "segment_0.engine"}],
+     "segments": [{"engine": "segment_0.engine",
+                   "eager": {"inputs": [...], "steps": [...], "outputs": [<ref>...]}}],   optional: the
+                                  segment as torch steps, run when a call's shapes are outside its profile
      "steps": [{"kind": "segment", "index": 0, "inputs": [...], "outputs": [...]},
                {"kind": "torch", "op": "aten::index", "overload": "Tensor", "args": [<ref>...],
                 "outputs": [...], "where": "...", "reason": "...", "python": "", "cconv": "",
@@ -32,7 +34,11 @@ Folder layout::
 A ref is ``["v", value name]`` (computed earlier), ``["a", "attribute.path"]`` (a key of
 ``params``), ``["c", constant]``, ``["l", [refs]]`` or ``["t", [refs]]``. A constant is JSON
 null/bool/int/float/string/array, or an object ``{"tensor": id}``, ``{"tuple": [...]}``,
-``{"float": "inf"|"-inf"|"nan"}``, ``{"device": "cpu"}``, ``{"dtype": "float32"}``.
+``{"float": "inf"|"-inf"|"nan"}``, ``{"device": "cpu"}``, ``{"dtype": "float32"}``. Torch steps with
+blocks (``prim::If``: two, ``prim::Loop``: one) hold them as nested step lists.
+
+A folder holds no segment networks (engines cannot be evaluated on the CPU): a loaded module's
+``evaluate`` needs :func:`attach_segments` with the conversions it was saved from.
 
 Loading runs no Python from the folder: torch ops are looked up by schema name through ``torch.ops``
 only, in the namespaces aten, prim and torchvision (more with :func:`allow_op_namespace`); a
