@@ -27,7 +27,7 @@ from ..network_state import _current_state, is_trt_tensor, trt_network
 from ..precision import as_policy
 from ..walker.records import Graph
 from .interp import run_program
-from .partition import ref_of, TorchStep
+from .partition import TorchStep, ref_of
 
 
 def tensor_name(value_name: str) -> str:
@@ -36,7 +36,7 @@ def tensor_name(value_name: str) -> str:
 
 
 def attr_getter(root):
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def get(path: str):
         obj = root
         for part in path.split(".") if path else []:
