@@ -356,3 +356,12 @@ def test_fasterrcnn_mobilenet_hybrid():
         assert got[0]["boxes"].shape[0] > 0
         report = hc.verify(y, rtol=1e-3)
         assert report.ok, str(report)
+
+
+def test_fp16_segments_hand_float32_to_torch():
+    m = _model(CustomFn)
+    x = torch.randn(1, 3, 16, 16)
+    hc = trtgraph.convert(m, [x], fallback=True, precision="fp16")
+    assert hc.segments[0].evaluate(x)[0].dtype == torch.float32  # the custom Function gets float32
+    report = hc.verify(x)
+    assert report.ok and report.max_rel > 0, str(report)  # fp16 really computed (not exactly eager)

@@ -12,9 +12,9 @@ each segment into a normal :class:`trtgraph.Conversion`, ``module`` runs the who
 from __future__ import annotations
 
 import time
-from typing import Optional
 
 import torch
+from torch.utils import _pytree as pt
 
 from .. import api as _api
 from .. import frontend
@@ -23,12 +23,11 @@ from ..debug import errors
 from ..dtypes import PRECISIONS
 from ..dynamic import ShapeFacts, compare_traces
 from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOpsError
-from ..serialization import metadata_from_conversion
 from ..pytree import Structure, flatten_inputs, is_simple_output
-from torch.utils import _pytree as pt
+from ..serialization import metadata_from_conversion
 from .classify import classify
-from .module import HybridModule, HybridWarning, reference_params
 from .interp import run_torch_step
+from .module import HybridModule, HybridWarning, reference_params
 from .partition import INLINED, node_step, partition, python_op_name, ref_of
 from .report import build_plan, format_plan
 from .segment import SegmentNodeError, attr_getter, convert_segment
@@ -55,9 +54,9 @@ class HybridConversion:
         self.output_names = list(output_names)
         self.python_functions = python_functions
         self.convert_seconds = seconds
-        self._module: Optional[HybridModule] = None
-        self._engines: Optional[list] = None
-        self.structure: Optional[Structure] = None  # the model's input/output nesting (trtgraph.pytree)
+        self._module: HybridModule | None = None
+        self._engines: list | None = None
+        self.structure: Structure | None = None  # the model's input/output nesting (trtgraph.pytree)
         self.traced_model = model  # what was traced (the pytree wrapper around model for nested models)
 
     def report(self) -> str:
@@ -70,7 +69,7 @@ class HybridConversion:
     def trt_flops_share(self) -> float:
         return self.plan["trt_flops_share"]
 
-    def build(self, workspace: Optional[int] = None) -> list:
+    def build(self, workspace: int | None = None) -> list:
         """Build every segment's engine (serialized plans, in segment order)."""
         if self._engines is None:
             self._engines = [c.build(workspace) for c in self.segments]
@@ -100,7 +99,7 @@ class HybridConversion:
             self._module = self._hybrid(None)
         return self._module.evaluate(*inputs)
 
-    def verify(self, *inputs, rtol: Optional[float] = None, atol: Optional[float] = None) -> VerifyReport:
+    def verify(self, *inputs, rtol: float | None = None, atol: float | None = None) -> VerifyReport:
         """Compare :meth:`evaluate` with the eager model (tolerances as :meth:`Conversion.verify`; integer
         and bool outputs must be equal)."""
         rtol = DEFAULT_RTOL.get(self.precision, 1e-4) if rtol is None else rtol
@@ -232,9 +231,9 @@ def _data_facts(model, graph, examples, cls) -> ShapeFacts:
 
 def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, output_names=None,
                    fallback: bool = True, torch_executed_ops=None, torch_executed_modules=None,
-                   min_block_size: Optional[int] = None, dynamic_max: Optional[int] = None,
+                   min_block_size: int | None = None, dynamic_max: int | None = None,
                    precision_policy=None, fold_batch_norm: bool = True, strict: bool = True, verbose: bool = False,
-                   python_functions: Optional[dict] = None, **unknown) -> HybridConversion:
+                   python_functions: dict | None = None, **unknown) -> HybridConversion:
     """``trtgraph.convert(..., fallback=True)``: see the module docstring and the README."""
     if unknown:
         raise InputError(f"convert() got unknown option(s) {', '.join(sorted(unknown))}")

@@ -13,7 +13,6 @@ Every node of the (inlined, traced) graph is one of:
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 import torch
 
@@ -115,9 +114,7 @@ def classify(trace, graph, findings, facts: ShapeFacts, strict: bool, torch_exec
     for node in graph.nodes():
         kind = node.kind()
         ins, outs = list(node.inputs()), list(node.outputs())
-        if list(node.blocks()) and any(v in tainted or v in late for v in free_inputs(node)):
-            late.update(outs)
-        elif any(v in late for v in ins):
+        if list(node.blocks()) and any(v in tainted or v in late for v in free_inputs(node)) or any(v in late for v in ins):
             late.update(outs)
         if kind in _PRIM_HANDLERS:
             if kind in UNPACK_PRIMS and ins and ins[0].node() in work:
@@ -151,7 +148,7 @@ def _is_size_math(node, kind, ins, outs, sizes, tainted) -> bool:
     return small and all(v in sizes or v not in tainted for v in ins)
 
 
-def _torch_reason(node, kind, analyser, ops, modules) -> Optional[str]:
+def _torch_reason(node, kind, analyser, ops, modules) -> str | None:
     if kind == "prim::PythonOp":
         return f"custom autograd.Function {node.pyname()} (Python code TensorRT cannot see)"
     if kind.startswith("prim::"):

@@ -5,7 +5,7 @@ need a Python callable, given by name in ``python_functions``.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -106,7 +106,7 @@ def run_torch_step(step: TorchStep, env: dict, attr: Callable, python_functions:
         try:
             with torch.no_grad():
                 out = overload(*pos, **kw)
-        except Exception as exc:  # noqa: BLE001 - named with the node
+        except Exception as exc:
             raise HandlerError(f"{step.where}: running it in torch failed: {type(exc).__name__}: {exc}") from exc
     if len(step.outputs) == 1 and op not in ("prim::ListUnpack", "prim::TupleUnpack"):
         env[step.outputs[0]] = out

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import warnings
-from typing import Optional
 
 import torch
 
@@ -17,7 +16,7 @@ class HybridWarning(UserWarning):
     """A segment ran in torch because a run's shapes were outside its TensorRT profile."""
 
 
-def _fits(profile: Optional[tuple], shape: tuple) -> bool:
+def _fits(profile: tuple | None, shape: tuple) -> bool:
     if profile is None:
         return True
     lo, _, hi = profile

@@ -11,7 +11,6 @@ formed again, until nothing changes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import networkx as nx
 
@@ -79,7 +78,7 @@ _LIST_MUTATIONS = {"aten::append", "aten::insert", "aten::_set_item", "aten::ext
 INLINED = ("prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct")
 
 
-def node_step(node, need, reason: str = "") -> "TorchStep":
+def node_step(node, need, reason: str = "") -> TorchStep:
     """One node as a torch step (blocks of prim::If as nested step lists)."""
     kind = node.kind()
     outputs = [v.debugName() for v in node.outputs()]
@@ -102,7 +101,7 @@ def node_step(node, need, reason: str = "") -> "TorchStep":
     schema = frontend.node_schema(node)
     return TorchStep(kind, schema.overload_name if schema is not None else "", args, outputs, where, reason)
 
-def attr_path(v) -> Optional[str]:
+def attr_path(v) -> str | None:
     """Dotted attribute path of a GetAttr chain from ``self`` ('' for self), else None."""
     node = v.node()
     if node.kind() == "prim::Param":

@@ -27,7 +27,7 @@ from ..network_state import _current_state, is_trt_tensor, trt_network
 from ..precision import as_policy
 from ..walker.records import Graph
 from .interp import run_program
-from .partition import ref_of, TorchStep
+from .partition import TorchStep, ref_of
 
 
 def tensor_name(value_name: str) -> str:
@@ -36,7 +36,7 @@ def tensor_name(value_name: str) -> str:
 
 
 def attr_getter(root):
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def get(path: str):
         obj = root
         for part in path.split(".") if path else []:
@@ -185,7 +185,7 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
         g.fp32_nodes = list(walker.fp32_nodes)
         g.outputs = [o if is_trt_tensor(o) else ctx.constant(o) for o in outs]
         g.output_groups = [1] * len(outs)
-        g.mark_outputs(out_names, dtype=None)
+        g.mark_outputs(out_names)  # float outputs in float32, as the torch ops after them expect
     steps, out_refs = eager_steps(seg["nodes"], outputs)
     eager = SegmentEager(model, steps, [v.debugName() for v in inputs], out_refs)
     conv = Conversion(eager, builder, network, g, precision, in_names, out_names, time.perf_counter() - t0)
