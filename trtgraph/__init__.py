@@ -39,11 +39,12 @@ from .errors import (EngineExecutionError, EngineFormatError, EngineInputError, 
                      InputDtypeError, InputShapeError)
 from .runtime import TRTModule  # noqa: E402
 from .runtime import load  # noqa: E402
+from .hybrid import HybridConversion, HybridModule  # noqa: E402  (also enables convert(..., fallback=True))
 from .serialization import EngineMetadata, save_engine  # noqa: E402
 
 __all__ += [
     "TRTModule", "compile", "clear_cache", "load", "save_engine", "EngineMetadata",
     "EngineLoadError", "EngineFormatError", "EngineIntegrityError", "EngineVersionError", "GpuUnavailableError",
     "EngineExecutionError", "EngineInputError", "InputCountError", "InputShapeError", "InputDtypeError",
-    "InputDeviceError",
+    "InputDeviceError", "HybridConversion", "HybridModule",
 ]

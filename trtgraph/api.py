@@ -293,11 +293,15 @@ class Conversion:
         return report
 
 
+HYBRID_CONVERTER: list = []  # [trtgraph.hybrid.convert_hybrid], set when trtgraph.hybrid is imported
+
+
 def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
             verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
             dynamic_shapes=None, precision_policy=None,
-            fold_batch_norm: bool = True, strict: bool = True, frontend: str = "torchscript") -> Conversion:
+            fold_batch_norm: bool = True, strict: bool = True, frontend: str = "torchscript",
+            fallback: bool = False, **hybrid) -> Conversion:
     """Convert ``model`` (traced on ``inputs``) into a strongly typed TensorRT network.
 
     ``precision``: "fp32", "fp16" or "bf16" -- float layers compute in that dtype (casts after
@@ -315,7 +319,16 @@ def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[S
     ``frontend``: "torchscript" (``torch.jit.trace``, the default) or "export" (``torch.export``; then
     ``dynamic_shapes`` may also be ``torch.export.Dim`` ranges). An ``ExportedProgram`` as ``model``
     always goes through the export frontend (``inputs`` optional).
+    ``fallback=True``: what TensorRT cannot take runs in torch between TensorRT segments; returns a
+    :class:`trtgraph.hybrid.HybridConversion` (options ``torch_executed_ops``, ``torch_executed_modules``,
+    ``min_block_size``, ``dynamic_max``, ``python_functions``; see ``trtgraph.hybrid``).
     """
+    if fallback or hybrid:  # trtgraph.hybrid registers itself here (it imports this module, not the reverse)
+        if dynamic_shapes is not None or frontend != "torchscript" or param_exclude is not None:
+            raise InputError("fallback=True supports the torchscript frontend without dynamic_shapes/param_exclude")
+        return HYBRID_CONVERTER[0](model, inputs, precision=precision, input_names=input_names,
+                                   output_names=output_names, fallback=fallback, precision_policy=precision_policy,
+                                   fold_batch_norm=fold_batch_norm, strict=strict, verbose=verbose, **hybrid)
     if frontend not in ("torchscript", "export"):
         raise InputError(f"frontend must be 'torchscript' or 'export', got {frontend!r}")
     if frontend == "export" or isinstance(model, torch.export.ExportedProgram):

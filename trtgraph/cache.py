@@ -29,6 +29,13 @@ own key are entries: :func:`clear_cache`, eviction and ``trtgraph cache list|cle
 other file of the folder alone. An entry that fails its checks (truncated, corrupted, other
 TensorRT) is rebuilt and replaced, with a warning.
 
+Hybrid execution (``compile(model, inputs, fallback=True, ...)``): the entry is a hybrid folder
+``<cache_dir>/<key>.hybrid`` (:mod:`trtgraph.hybrid.files`; its ``hybrid.json`` records
+``extra.cache_key``), and the key covers the fallback options (``torch_executed_ops``,
+``torch_executed_modules``, ``min_block_size``, ...). ``compile`` then returns a
+:class:`~trtgraph.HybridModule`. Listing, eviction and clearing treat such a folder as one entry and
+delete only the files trtgraph writes in it.
+
 A folder that cannot be written is detected before the build: a ``RuntimeWarning``, and the engine
 is built without caching (entries already there are still used).
 
@@ -66,11 +73,14 @@ import torch
 from . import serialization as ser
 from .export_frontend import key_graph
 from .errors import EngineLoadError, InputError, user_stacklevel
+from .hybrid import files as _hybrid_files  # noqa: F401,E402 - hybrid folders for trtgraph.load and `trtgraph info`
 
 KEY_VERSION = 2
 _NOT_IN_KEY = {"verbose", "progress"}
 DEFAULT_MAX_BYTES = 10 * 1024 ** 3
 _ENTRY_RE = re.compile(r"^[0-9a-f]{64}\.engine$")
+_HYBRID_RE = re.compile(r"^[0-9a-f]{64}\.hybrid$")
+_HYBRID_TMP_RE = re.compile(r"^\.[0-9a-f]{64}\.hybrid\..*\.tmp$")
 _TMP_RE = re.compile(r"^\.([0-9a-f]{64}\.engine(\.json)?\.|trtgraph-probe-).*\.tmp$")
 _UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
@@ -247,6 +257,11 @@ def _examples(inputs) -> tuple[list, object, object]:
 
 def key_document(model, inputs, precision: str = "fp32", workspace: Optional[int] = None, **convert_kwargs):
     """``(document, model_hash)``: the canonical JSON data the cache key hashes (traces the model once)."""
+    doc, mhash, _ = _key_document(model, inputs, precision, workspace, convert_kwargs)
+    return doc, mhash
+
+
+def _key_document(model, inputs, precision, workspace, convert_kwargs):
     from . import frontend
 
     structure = None
@@ -274,14 +289,19 @@ def key_document(model, inputs, precision: str = "fp32", workspace: Optional[int
     }
     if structure is not None:  # nested inputs (flat ones keep the keys they always had)
         doc["input_structure"] = structure
-    return doc, mhash
+    return doc, mhash, graph
 
 
 def cache_key(model, inputs, precision: str = "fp32", workspace: Optional[int] = None, **convert_kwargs):
     """``(key, model_hash)`` for these arguments (traces the model once)."""
-    doc, mhash = key_document(model, inputs, precision, workspace, **convert_kwargs)
+    key, mhash, _ = _cache_key(model, inputs, precision, workspace, convert_kwargs)
+    return key, mhash
+
+
+def _cache_key(model, inputs, precision, workspace, convert_kwargs):
+    doc, mhash, graph = _key_document(model, inputs, precision, workspace, convert_kwargs)
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest(), mhash
+    return hashlib.sha256(text.encode()).hexdigest(), mhash, graph
 
 
 # --------------------------------------------------------------------------- entries
@@ -295,8 +315,37 @@ class CacheEntry(NamedTuple):
     inputs: str        # "name dtype shape, ..."
 
 
+def _read_hybrid_entry(path: Path) -> Optional[CacheEntry]:
+    """The entry of hybrid folder ``path`` when trtgraph's cache wrote it (its hybrid.json records its
+    own key), else None."""
+    from .hybrid.files import PROGRAM_FILE
+
+    if not _HYBRID_RE.match(path.name) or path.is_symlink() or not path.is_dir():
+        return None
+    program = path / PROGRAM_FILE
+    try:
+        st = program.lstat()
+        if not program.is_file() or program.is_symlink() or st.st_size > (64 << 20):
+            return None
+        doc = json.loads(program.read_bytes())
+        if not isinstance(doc, dict) or (doc.get("extra") or {}).get("cache_key") != path.name[:-len(".hybrid")]:
+            return None
+        size = 0
+        for p in path.rglob("*"):
+            if p.is_file() and not p.is_symlink():
+                size += p.stat().st_size
+        names = [str(e.get("name")) for e in doc.get("inputs") or [] if isinstance(e, dict)]
+        segments = len(doc.get("segments") or [])
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
+        return None
+    return CacheEntry(path.name[:-len(".hybrid")], path, size, st.st_atime, str(doc.get("precision")),
+                      f"hybrid, {segments} segment(s); inputs {', '.join(names)}")
+
+
 def _read_entry(path: Path) -> Optional[CacheEntry]:
     """The entry of ``path`` when trtgraph's cache wrote it (its sidecar records its own key), else None."""
+    if _HYBRID_RE.match(path.name):
+        return _read_hybrid_entry(path)
     if not _ENTRY_RE.match(path.name):
         return None
     side = ser.sidecar_path(path)
@@ -322,11 +371,17 @@ def cache_entries(cache_dir=None) -> list:
     folder = _folder(cache_dir)
     if not folder.is_dir():
         return []
-    found = [e for e in map(_read_entry, folder.glob("*.engine")) if e is not None]
+    found = [e for e in map(_read_entry, list(folder.glob("*.engine")) + list(folder.glob("*.hybrid")))
+             if e is not None]
     return sorted(found, key=lambda e: (e.last_used, e.key))
 
 
 def _remove(entry: CacheEntry):
+    if entry.path.name.endswith(".hybrid"):
+        from .hybrid.files import remove_hybrid_folder
+
+        remove_hybrid_folder(entry.path)  # only the files trtgraph writes there; hybrid.json (the marker) last
+        return
     ser.sidecar_path(entry.path).unlink(missing_ok=True)  # the marker first: a half-removed entry is no entry
     entry.path.unlink(missing_ok=True)
 
@@ -387,7 +442,10 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
 
     use_cache = use_cache and not cache_disabled_by_env()
     limit = max_cache_bytes(cache_max_bytes) if use_cache else None
-    key, mhash = cache_key(model, inputs, precision, workspace, **convert_kwargs)
+    key, mhash, graph = _cache_key(model, inputs, precision, workspace, convert_kwargs)
+    if convert_kwargs.get("fallback") or any(k in convert_kwargs for k in _HYBRID_OPTIONS):
+        return _compile_hybrid(model, inputs, precision, cache_dir if use_cache else None, use_cache, device,
+                               workspace, limit, key, graph, convert_kwargs)
     path = None
     if use_cache:
         folder = _folder(cache_dir)
@@ -430,6 +488,60 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
     return module
 
 
+_HYBRID_OPTIONS = ("torch_executed_ops", "torch_executed_modules", "min_block_size", "dynamic_max", "python_functions")
+
+
+def _compile_hybrid(model, inputs, precision, cache_dir, use_cache, device, workspace, limit, key, graph,
+                    convert_kwargs):
+    """``compile(..., fallback=True)``: a :class:`~trtgraph.HybridModule`, its hybrid folder cached as
+    ``<cache_dir>/<key>.hybrid`` (the key covers the fallback options). A hit loads the folder (its
+    module has no ``evaluate``: the segments' networks are not stored); a miss converts, builds, writes
+    the folder and returns ``HybridConversion.module()``."""
+    from .api import convert
+    from .hybrid import python_functions_of
+    from .hybrid.files import load_hybrid, save_hybrid
+
+    funcs = python_functions_of(graph)
+    funcs.update(convert_kwargs.get("python_functions") or {})
+    path = None
+    if use_cache:
+        folder = _folder(cache_dir)
+        path = folder / f"{key}.hybrid"
+        if _read_hybrid_entry(path) is not None:
+            try:
+                module = load_hybrid(path, device=device, python_functions=funcs)
+            except EngineLoadError as exc:
+                warnings.warn(f"trtgraph cache: rebuilding a bad entry: {exc}", RuntimeWarning,
+                              stacklevel=user_stacklevel())
+            else:
+                _touch(path / "hybrid.json")
+                module.cache_hit, module.cache_path = True, str(path)
+                return module
+        why = writable_reason(folder)
+        if why is not None:
+            warnings.warn(f"trtgraph cache: cannot write to the cache folder {folder} ({why}); building "
+                          "without caching. To fix: make it writable, or pass cache_dir= / set "
+                          "TRTGRAPH_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=user_stacklevel())
+            path = None
+    hc = convert(model, _examples(inputs)[2], precision=precision, **convert_kwargs)
+    hc.build(workspace)
+    if path is not None:
+        try:
+            save_hybrid(hc, path, extra={"cache_key": key})
+        except (OSError, InputError) as exc:
+            warnings.warn(f"trtgraph cache: could not write {path} ({exc}); the engines are not cached",
+                          RuntimeWarning, stacklevel=user_stacklevel())
+            path = None
+        else:
+            evict(path.parent, limit, keep={key})
+    module = hc.module()
+    module.cache_hit = False if path is not None else None
+    module.cache_path = str(path) if path is not None else None
+    if path is not None:
+        module.source_path = str(path)
+    return module
+
+
 def clear_cache(cache_dir=None) -> int:
     """Delete the entries trtgraph's cache wrote in ``cache_dir`` (engine + sidecar) and its leftover
     temporary files; any other file stays. Returns the number of entries removed."""
@@ -443,4 +555,8 @@ def clear_cache(cache_dir=None) -> int:
     for p in folder.iterdir():
         if _TMP_RE.match(p.name):
             p.unlink(missing_ok=True)
+        elif _HYBRID_TMP_RE.match(p.name) and p.is_dir() and not p.is_symlink():
+            from .hybrid.files import remove_hybrid_folder
+
+            remove_hybrid_folder(p)  # a hybrid entry being written or replaced when a process died
     return removed

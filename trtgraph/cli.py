@@ -22,6 +22,15 @@ kind in fp32 in addition to the default set, ``--fp32-module 'layer4.*'`` (repea
 module names) keeps every op of the matching modules in fp32, ``--no-default-fp32`` starts from an
 empty set instead of the defaults.
 
+Hybrid execution (``convert``, ``check``, ``ops``): ``--fallback`` runs what TensorRT cannot take in
+torch between TensorRT segments (``trtgraph.convert(..., fallback=True)``); ``--torch-executed-ops
+aten::x,aten::y`` and ``--torch-executed-modules REGEX`` (both repeatable) keep ops / modules in
+torch, ``--min-block-size N`` sends smaller segments back to torch. ``convert --fallback -o FOLDER``
+writes a hybrid folder (default ``<factory>.<precision>.hybrid``; load it with ``trtgraph.load``,
+inspect it with ``trtgraph info FOLDER``); ``check --fallback`` compares the hybrid evaluation
+(segments through the reference evaluator, the rest in torch) with eager; ``ops --fallback`` prints
+the plan (segments, torch nodes and why, FLOP shares, boundary tensors) without building anything.
+
 Exit codes: 0 success; 1 ``check`` found a mismatch (or ``ops`` a missing op); 2 a usage or
 model error (one line ``trtgraph: error: <Error>: <cause>; <fix>``); 3 an internal error (a bug:
 its traceback is printed with ``--debug``).
@@ -87,7 +96,7 @@ def _convert(args):
     inputs = parse_inputs(args.input)
     names = input_names(args)
     options = {}
-    dynamic = dynamic_shapes_from(args.dynamic, names)
+    dynamic = dynamic_shapes_from(getattr(args, "dynamic", None), names)
     if dynamic:
         options["dynamic_shapes"] = dynamic
         if args.command == "check":  # check makes random inputs at the profile's max shape too
@@ -104,6 +113,7 @@ def _convert(args):
         options["strict"] = False
     if getattr(args, "frontend", "torchscript") != "torchscript":
         options["frontend"] = args.frontend
+    options.update(hybrid_options(args))
     model = load_model(args.model, kwargs)
     if not args.quiet:
         print(f"tracing and converting {args.model} ...", file=sys.stderr)
@@ -115,6 +125,34 @@ def _convert(args):
     finally:
         progress.close()
     return model, inputs, conv
+
+
+def hybrid_options(args) -> dict:
+    """``convert(..., fallback=True, ...)`` options of ``--fallback`` and its companions."""
+    ops = [o.strip() for text in (getattr(args, "torch_executed_ops", None) or []) for o in text.split(",")
+           if o.strip()]
+    modules = list(getattr(args, "torch_executed_modules", None) or [])
+    min_block = getattr(args, "min_block_size", None)
+    if not getattr(args, "fallback", False):
+        given = [flag for flag, v in (("--torch-executed-ops", ops), ("--torch-executed-modules", modules),
+                                      ("--min-block-size", min_block)) if v]
+        if given:
+            raise InputError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --fallback (hybrid "
+                             "execution: those parts run in torch)")
+        return {}
+    for o in ops:
+        if "::" not in o:
+            raise InputError(f"--torch-executed-ops: {o!r} is not an op kind like aten::relu")
+    if min_block is not None and min_block < 1:
+        raise InputError(f"--min-block-size {min_block}: give an integer >= 1")
+    options = {"fallback": True}
+    if ops:
+        options["torch_executed_ops"] = ops
+    if modules:
+        options["torch_executed_modules"] = modules
+    if min_block is not None:
+        options["min_block_size"] = min_block
+    return options
 
 
 def _accepts(fn, name: str) -> bool:
@@ -139,8 +177,19 @@ def _check_profile_size(dynamic: dict, names: list, inputs: list):
 
 def output_path(args) -> Path:
     """``-o`` (or the default name), checked writable before anything is converted."""
-    out = Path(args.output or (args.model.split(":")[-1].replace("/", "_") + f".{args.precision}.engine"))
-    if out.is_dir():
+    hybrid = getattr(args, "fallback", False)
+    suffix = "hybrid" if hybrid else "engine"
+    out = Path(args.output or (args.model.split(":")[-1].replace("/", "_") + f".{args.precision}.{suffix}"))
+    if hybrid:
+        from .hybrid.files import is_hybrid_folder
+
+        if out.exists() and not out.is_dir():
+            raise InputError(f"-o {str(out)!r} is a file; --fallback writes a folder: give a folder name, e.g. "
+                             f"-o {out.with_suffix('.hybrid')}")
+        if out.is_dir() and any(out.iterdir()) and not is_hybrid_folder(out):
+            raise InputError(f"-o {str(out)!r} is a non-empty folder that is not a hybrid folder; give a new "
+                             "folder name (an existing hybrid folder is replaced)")
+    elif out.is_dir():
         raise InputError(f"-o {str(out)!r} is a folder; give a file name, e.g. -o {out / 'model.engine'}")
     folder = out.parent
     while not folder.exists() and folder != folder.parent:
@@ -187,6 +236,8 @@ def _fp32_nodes(conv) -> Optional[list]:
 def cmd_convert(args) -> int:
     out = output_path(args)
     model, inputs, conv = _convert(args)
+    if getattr(args, "fallback", False):
+        return _convert_hybrid(args, out, inputs, conv)
     if not args.quiet:
         print(f"building engine ({conv.num_layers} layers, {args.precision})...", file=sys.stderr)
     engine = conv.build()
@@ -219,6 +270,38 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def _convert_hybrid(args, out: Path, inputs, hc) -> int:
+    from .hybrid.files import save_hybrid
+
+    if not args.quiet:
+        print(f"building {_count(len(hc.segments), 'engine')} ({args.precision})...", file=sys.stderr)
+    t0 = time.perf_counter()
+    engines = hc.build()
+    build = time.perf_counter() - t0
+    save_hybrid(hc, out)
+    plan = hc.plan
+    rows = [
+        ("model", args.model),
+        ("inputs", ", ".join(f"{n} {tuple(x.shape)}" for n, x in zip(hc.input_names, inputs))),
+        ("TensorRT segments", f"{len(hc.segments)} ({plan['trt_flops_share']:.1%} of the estimated FLOPs)"),
+        ("torch nodes", str(len(plan["torch_nodes"]))),
+        ("boundary tensors", str(plan["boundary_tensors"])),
+        ("precision", args.precision),
+        ("conversion time", f"{hc.convert_seconds:.2f} s"),
+        ("build time", f"{build:.2f} s"),
+        ("folder", f"{out} ({sum(len(e) for e in engines) / 1e6:.1f} MB of engines)"),
+    ]
+    if hc.python_functions:
+        rows.append(("load with", "trtgraph.load(folder, python_functions={"
+                     + ", ".join(f"{n!r}: ..." for n in sorted(hc.python_functions)) + "})"))
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+    if not args.quiet:
+        print(hc.report())
+    return 0
+
+
 def _print_trace_notes(conv) -> None:
     """What --no-strict accepted, and range corners where the model takes another Python path."""
     for w in conv.trace_warnings:
@@ -228,7 +311,16 @@ def _print_trace_notes(conv) -> None:
 
 
 def cmd_check(args) -> int:
+    if getattr(args, "fallback", False) and args.node_by_node:
+        raise InputError("--node-by-node is not available with --fallback; check a segment's model without "
+                         "--fallback, or read the plan with trtgraph ops --fallback")
     model, inputs, conv = _convert(args)
+    if getattr(args, "fallback", False):
+        report = conv.verify(*inputs, rtol=args.rtol, atol=args.atol)
+        if not args.quiet:
+            print(conv.report())
+        print(report)
+        return 0 if report.ok else 1
     report = conv.verify(*inputs, rtol=args.rtol, atol=args.atol, node_by_node=args.node_by_node)
     print(report)
     ok = report.ok
@@ -271,6 +363,11 @@ def cmd_ops(args) -> int:
     from trtgraph.core import _PRIM_HANDLERS
     from trtgraph.registry import lookup
 
+    if getattr(args, "fallback", False):  # the plan of a hybrid conversion (nothing is built)
+        _, _, hc = _convert(args)
+        print(hc.report())
+        return 0
+    hybrid_options(args)  # the hybrid flags without --fallback: a usage error
     kwargs = parse_kwargs(args.kwargs)
     inputs = parse_inputs(args.input)
     model = load_model(args.model, kwargs)
@@ -340,6 +437,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="regex of parameters the traced graph must not use")
         sp.add_argument("--verbose", action="store_true", help="print every node as it is converted")
         sp.add_argument("--quiet", action="store_true")
+        sp.add_argument("--fallback", action="store_true",
+                        help="hybrid execution: what TensorRT cannot take runs in torch between TensorRT segments")
+        sp.add_argument("--torch-executed-ops", action="append", metavar="KINDS",
+                        help="with --fallback: op kinds to run in torch, comma-separated (aten::x,aten::y; repeatable)")
+        sp.add_argument("--torch-executed-modules", action="append", type=parse_regex, metavar="REGEX",
+                        help="with --fallback: run the modules whose name matches REGEX in torch (repeatable)")
+        sp.add_argument("--min-block-size", type=int, default=None, metavar="N",
+                        help="with --fallback: TensorRT segments of fewer than N nodes run in torch (default 3)")
         debug_flag(sp)
 
     def debug_flag(sp):
@@ -369,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("convert", help="convert a model and write a serialized engine")
     common(c)
     shapes_and_policy(c)
-    c.add_argument("-o", "--output", help="engine file (default: <factory>.<precision>.engine)")
+    c.add_argument("-o", "--output", help="engine file (default: <factory>.<precision>.engine); with --fallback a "
+                                         "folder (default: <factory>.<precision>.hybrid)")
     c.set_defaults(fn=cmd_convert)
 
     k = sub.add_parser("check", help="compare the network's reference evaluation with eager torch")

@@ -145,3 +145,31 @@ def user_stacklevel() -> int:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(own):
         frame, level = frame.f_back, level + 1
     return level
+
+
+class HybridSchemaError(EngineFormatError):
+    """A field of a hybrid folder's ``hybrid.json`` violates its schema (unknown step kind, a reference
+    to a value no earlier step defines, a bad tensor entry...); ``field`` names it (``steps[3].args[0]``)."""
+
+    def __init__(self, message: str, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+class DisallowedOpError(HybridSchemaError):
+    """A hybrid program names an op outside the allowed namespaces (aten, prim, torchvision and those
+    given to ``trtgraph.hybrid.files.allow_op_namespace``), or one torch does not have."""
+
+
+class MissingPythonFunctionError(InputError):
+    """A hybrid program calls custom ``autograd.Function``s (``prim::PythonOp``) that were not passed in
+    ``python_functions``; ``missing`` lists their names."""
+
+    def __init__(self, message: str, missing=()):
+        super().__init__(message)
+        self.missing = list(missing)
+
+
+class HybridSaveError(TrtGraphError):
+    """A hybrid module holds something a hybrid folder cannot store without pickle (a constant of an
+    unsupported type, a tensor of an unsupported dtype, a structure that is not JSON)."""

@@ -405,8 +405,26 @@ def _gpu_error(what: str, device, flags: list, messages: list, backend) -> GpuUn
 
 # --------------------------------------------------------------------------- loading and `trtgraph info`
 
-def load(path, device=None):
-    """Load a saved engine as a :class:`~trtgraph.TRTModule` (deserialized lazily, on first use)."""
+# Folder formats that trtgraph.load and `trtgraph info` accept besides engine files. trtgraph.hybrid.files
+# registers hybrid folders here when it is imported (it imports this module, not the reverse); each entry
+# has is_folder(path) -> bool, load(path, device=None, python_functions=None) and info(args) -> exit code.
+FOLDER_FORMATS: list = []
+
+
+def _folder_format(path):
+    return next((f for f in FOLDER_FORMATS if f.is_folder(path)), None)
+
+
+def load(path, device=None, python_functions=None):
+    """Load a saved engine as a :class:`~trtgraph.TRTModule` (deserialized lazily, on first use), or a
+    hybrid folder (one holding ``hybrid.json``, written by ``trtgraph.hybrid.files.save_hybrid``) as a
+    :class:`~trtgraph.HybridModule`; ``python_functions``: ``{"pkg.mod.MyFn": MyFn}`` for the custom
+    autograd.Functions a hybrid program calls."""
+    fmt = _folder_format(path)
+    if fmt is not None:
+        return fmt.load(path, device=device, python_functions=python_functions)
+    if python_functions:
+        raise EngineFormatError(f"{path}: python_functions is for hybrid folders; this is not one")
     engine, meta = ser.load_files(path)
     module = TRTModule(engine, meta, device=device, verify=False)
     module.source_path = str(path)
@@ -423,7 +441,12 @@ def describe(path, inspect: bool = True) -> dict:
 
 
 def cmd_info(args) -> int:
-    """``trtgraph info ENGINE [--json] [--no-inspect]``: exit 0 when every check passes, else 1."""
+    """``trtgraph info ENGINE|FOLDER [--json] [--no-inspect]``: exit 0 when every check passes, else 1.
+    A hybrid folder prints its plan: segments with their engines' inputs/outputs, the torch steps
+    with their reasons, the count of tensors crossing the boundary, and each engine's checks."""
+    fmt = _folder_format(args.engine)
+    if fmt is not None:
+        return fmt.info(args)
     report = describe(args.engine, inspect=not args.no_inspect)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -436,7 +459,8 @@ def cmd_info(args) -> int:
 def add_info_parser(subparsers):
     """Register ``trtgraph info`` on the CLI's subparsers."""
     p = subparsers.add_parser("info", help="print a saved engine's metadata, checks and (on a GPU) layers")
-    p.add_argument("engine", help="engine file written by trtgraph.save_engine / trtgraph.compile")
+    p.add_argument("engine", help="engine file written by trtgraph.save_engine / trtgraph.compile, or a hybrid "
+                                   "folder (trtgraph convert --fallback)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-inspect", action="store_true", help="skip TensorRT's engine inspector (needs a GPU)")
     p.add_argument("--verbose", action="store_true", help=argparse.SUPPRESS)

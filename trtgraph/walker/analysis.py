@@ -21,9 +21,16 @@ from .prims import _PRIM_HANDLERS
 class Analysis:
     """Mixin of :class:`trtgraph.core._Walker`: the up-front analysis."""
 
-    def analyse(self):
-        """Find which values depend on the inputs and check every such node has a handler."""
+    def analyse(self, collect: bool = False):
+        """Find which values depend on the inputs and check every such node has a handler.
+
+        ``collect``: do not raise; record every problem per node in ``self.node_problems``
+        ({node: [reason, ...]}) and the problems no node can be blamed for (values the trace baked
+        in) in ``self.global_problems``, for the hybrid partitioner (``trtgraph.hybrid``)."""
         tainted = set(list(self.g.inputs())[1:])
+        self.node_problems = node_problems = {}
+        self.global_problems = [f.describe() + "; compute it with tensor ops, or pass strict=False to accept it"
+                                for f in self.findings if f.refused]
         problems = []
         baked_problems = [f.describe() + "; compute it with tensor ops, or pass strict=False to accept it"
                           for f in self.findings if f.refused]
@@ -42,6 +49,7 @@ class Analysis:
                 facts.baked[node.output()] = facts.baked[baked[0]]  # reported where an aten op uses it
             elif baked:
                 problems.append(baked_message(frontend.describe(node), baked[0], facts.baked[baked[0]]))
+                node_problems.setdefault(node, []).append(problems[-1])
             dep = any(v in tainted for v in ins)
             if kind in _SIZE_OPS:
                 # a size is computed in the network only where the dimension is dynamic
@@ -71,6 +79,8 @@ class Analysis:
                         tainted.add(v)
                         v = base_of.get(v)
             if kind.startswith("prim::"):
+                if kind not in _PRIM_HANDLERS:
+                    node_problems.setdefault(node, []).append(f"prim op {kind} (no TensorRT equivalent)")
                 if kind not in _PRIM_HANDLERS and kind not in seen:
                     seen.add(kind)  # once per kind: a scripted model has dozens of prim::If
                     count = sum(1 for n in self.g.nodes() if n.kind() == kind)
@@ -81,11 +91,13 @@ class Analysis:
             reason = self._random_reason(node, kind, tainted)
             if reason:
                 baked_problems.append(f"{frontend.describe(node)}: {reason}")
+                node_problems.setdefault(node, []).append(reason)
             self.needs_handler[node] = dep
             if not dep:
                 continue
             entry = lookup(kind, frontend.node_overload(node))
             if entry is None:
+                node_problems.setdefault(node, []).append(f"no handler for {kind}")
                 key = (kind, frontend.source_line(node))
                 if key not in seen:
                     seen.add(key)
@@ -98,6 +110,9 @@ class Analysis:
                 reason = entry.validator(args)
                 if reason:
                     problems.append(f"{frontend.describe(node)}: {reason}")
+                    node_problems.setdefault(node, []).append(reason)
+        if collect:
+            return tainted
         if not self.strict:
             for p in baked_problems:
                 warnings.warn(f"trtgraph (strict=False): {p}", TraceCheckWarning, stacklevel=user_stacklevel())
