@@ -59,6 +59,19 @@ class HybridConversion:
         self.structure: Structure | None = None  # the model's input/output nesting (trtgraph.pytree)
         self.traced_model = model  # what was traced (the pytree wrapper around model for nested models)
 
+    def program(self) -> dict:
+        """The hybrid program as plain data: model input value names, the steps in order (torch
+        steps: op, overload, argument refs, outputs; segments: index, input and output value names)
+        and the output refs. Refs: ``["v", name]`` a value, ``["c", constant]`` (Python scalars,
+        None, lists, small tensors, dtypes as ints, devices), ``["a", "path.to.param"]`` a model
+        tensor, ``["l"/"t", [refs]]`` a list/tuple. What a saved hybrid folder needs besides the
+        segments' engines and the tensors the torch steps read (``HybridModule`` buffers)."""
+        return {"inputs": list(self.partition.input_names), "steps": [s.to_dict() for s in self.steps],
+                "outputs": self.partition.outputs,
+                "segments": [{"input_names": c.input_names, "output_names": c.output_names,
+                              "profiles": {k: [list(p) for p in v] for k, v in c.profiles.items()}}
+                             for c in self.segments]}
+
     def report(self) -> str:
         return format_plan(self.plan, {k: c.profiles for k, c in enumerate(self.segments) if c.profiles})
 
