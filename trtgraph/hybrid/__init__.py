@@ -286,10 +286,11 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     value_names = {v.debugName(): n for v, n in zip(list(graph.inputs())[1:], names)}
     order = {n: i for i, n in enumerate(graph.nodes())}
     for _ in range(_MAX_RETRIES + 1):
-        part = partition(graph, cls, min_block_size)
+        part = partition(graph, cls, min_block_size, facts)
         try:
             segments = [convert_segment(traced_model, trace, graph, seg, facts, value_names, precision,
-                                        precision_policy, fold_batch_norm, strict, dynamic_max, verbose)
+                                        precision_policy, fold_batch_norm, strict, dynamic_max, verbose,
+                                        part.consts)
                         for seg in part.segments]
             break
         except SegmentNodeError as exc:  # that node runs in torch; partition again
