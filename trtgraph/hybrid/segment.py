@@ -85,7 +85,7 @@ def segment_graph(graph, nodes, inputs, outputs, consts=None):
         nv.setType(v.type())
         vmap[v] = nv
     for node in nodes:
-        if consts and node.output() in consts and node.outputsSize() == 1:
+        if consts and node.outputsSize() == 1 and node.output() in consts:
             vmap[node.output()] = sg.insertConstant(consts[node.output()])
             continue
         new = sg.createClone(node, lambda v: vmap[v])
