@@ -221,6 +221,8 @@ def test_hybrid_options_need_fallback():
         trtgraph.convert(m, [x], fallback=True, min_block_size=0)
     with pytest.raises(InputError, match="regular expression"):
         trtgraph.convert(m, [x], fallback=True, torch_executed_modules=["("])
+    with pytest.raises(InputError, match="aten::relu"):
+        trtgraph.convert(m, [x], fallback=True, torch_executed_ops=["relu"])
     with pytest.raises(InputError, match="unknown option"):
         trtgraph.convert(m, [x], fallback=True, torch_exec_ops=["aten::relu"])
 

@@ -258,6 +258,9 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     for what, v in (("torch_executed_ops", torch_executed_ops), ("torch_executed_modules", torch_executed_modules)):
         if v is not None and (isinstance(v, str) or not all(isinstance(s, str) for s in v)):
             raise InputError(f"{what} must be a list of strings, got {v!r}")
+    for op in torch_executed_ops or ():
+        if "::" not in op:
+            raise InputError(f"torch_executed_ops: {op!r} is not an op name like 'aten::{op}'")
     min_block_size = 3 if min_block_size is None else min_block_size
     dynamic_max = DEFAULT_DYNAMIC_MAX if dynamic_max is None else dynamic_max
     if not isinstance(min_block_size, int) or min_block_size < 1:
