@@ -358,6 +358,7 @@ def test_fasterrcnn_mobilenet_hybrid():
         assert got[0]["boxes"].shape[0] > 0
         report = hc.verify(y, rtol=1e-3)
         assert report.ok, str(report)
+    assert len(hc.module().engines) == len(hc.segments)  # every segment's engine builds
 
 
 def test_fp16_segments_hand_float32_to_torch():
