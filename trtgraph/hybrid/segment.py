@@ -107,23 +107,13 @@ class SegmentNodeError(TrtGraphError):
 
 
 class _SegmentWalker(_Walker):
-    """The walker, with one difference: an in-place op folded in torch (``offset += n`` on a size
-    tensor) writes into a copy. The walker's constants point at the memory of the torch tensors
-    they were made from, so writing into the original would change constants already in the
-    network (``_fold`` in ``trtgraph/walker/emit.py`` should do the same; reported)."""
+    """The walker, naming the node being converted (a segment whose node fails is split again)."""
 
     current = None  # the node being converted (named when a conversion fails)
 
     def _convert(self, index, node, needs_handler):
         self.current = node
         return super()._convert(index, node, needs_handler)
-
-    def _fold(self, node, values, desc):
-        from ..walker.kinds import is_inplace
-
-        if is_inplace(node.kind()) and values and isinstance(values[0], torch.Tensor):
-            values = [values[0].clone()] + list(values[1:])
-        return super()._fold(node, values, desc)
 
 
 def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: dict, precision: str,
