@@ -111,7 +111,7 @@ class Emission:
 
     def _handle(self, node, values, desc):
         schema = frontend.node_schema(node)
-        entry = lookup(node.kind(), schema.overload_name if schema else "")
+        entry = lookup(node.kind(), schema.overload_name if schema else "", schema)
         args = frontend.bind_arguments(schema, values)
         self.ctx.node = node
         self.ctx.node_info = desc
