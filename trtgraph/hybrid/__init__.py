@@ -26,6 +26,7 @@ from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOp
 from ..pytree import Structure, flatten_inputs, is_simple_output
 from ..serialization import metadata_from_conversion
 from .classify import classify
+from .files import save_hybrid
 from .interp import run_torch_step
 from .module import HybridModule, HybridWarning, reference_params
 from .partition import INLINED, node_step, partition, python_op_name, ref_of
@@ -97,9 +98,20 @@ class HybridConversion:
         eager = [c.model for c in self.segments]
         for e in eager:
             e.python_functions = self.python_functions
-        return HybridModule(self.steps, self.partition.outputs, self.partition.input_names, mods,
-                            reference_params(self.partition, self.traced_model), self.segments,
-                            self.python_functions, eager, self.structure)
+        module = HybridModule(self.steps, self.partition.outputs, self.partition.input_names, mods,
+                              reference_params(self.partition, self.traced_model), self.segments,
+                              self.python_functions, eager, self.structure)
+        # what a saved folder records of the conversion (trtgraph.hybrid.files)
+        module.user_input_names = list(self.input_names)
+        module.output_names = list(self.output_names)
+        module.precision = self.precision
+        module.report_text = self.report()
+        return module
+
+    def save(self, folder, eager: str = "dynamic"):
+        """Write the hybrid folder (engines built now if needed): ``trtgraph.load(folder)`` gives a
+        :class:`HybridModule` back. See :func:`trtgraph.hybrid.files.save_hybrid`."""
+        return save_hybrid(self, folder, eager=eager)
 
     def module(self) -> HybridModule:
         """A :class:`HybridModule` with every engine built (built now if needed)."""
