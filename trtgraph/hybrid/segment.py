@@ -6,7 +6,7 @@ source lines and the walker work as for a whole model; the other inputs are the 
 segment reads from outside (model inputs, torch results, other segments' outputs); its outputs
 are the values used outside. Dimensions that change with the data (after ``nonzero``, NMS, mask
 indexing) come from comparing two traces made with different input data: those inputs get a
-dynamic profile (min 1, opt the example, max ``dynamic_max``).
+dynamic profile (min 0: a count may be zero; opt the example, max ``dynamic_max``).
 """
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
             axes = facts.axes(v)
             shape = tuple(-1 if i in axes else d for i, d in enumerate(tt.shape))
             if axes:
-                lo = tuple(1 if i in axes else d for i, d in enumerate(tt.shape))
+                lo = tuple(0 if i in axes else d for i, d in enumerate(tt.shape))  # a count may be zero
                 hi = tuple(max(dynamic_max, d) if i in axes else d for i, d in enumerate(tt.shape))
                 opt = tuple(max(d, 1) for d in tt.shape)
                 profiles[name] = (lo, opt, hi)
