@@ -17,6 +17,7 @@ import argparse
 import time
 import warnings
 
+RTOL = 1e-3  # issue 13: max rel error < 1e-3 (masks are resampled at the boxes' coordinates); labels exact
 MODELS = ["fasterrcnn_mobilenet_v3_large_320_fpn", "ssdlite320_mobilenet_v3_large", "retinanet_resnet50_fpn",
           "maskrcnn_resnet50_fpn"]
 
@@ -65,8 +66,9 @@ def build(name: str, size: int):
         if "retina" in name:
             model.head.classification_head.cls_logits.weight.normal_(0, 0.5)
         if hasattr(model, "roi_heads"):
-            for p in model.roi_heads.box_predictor.parameters():
-                p.normal_(0, 0.5)
+            # class scores spread out; box deltas small (large ones blow feature rounding up through exp())
+            model.roi_heads.box_predictor.cls_score.weight.normal_(0, 0.5)
+            model.roi_heads.box_predictor.bbox_pred.weight.normal_(0, 0.01)
     return model
 
 
@@ -83,7 +85,7 @@ def run(name: str, size: int) -> dict:
         hc = trtgraph.convert(model, [x], fallback=True)
         row = {"model": name, "convert_s": time.perf_counter() - t0, "segments": len(hc.segments),
                "trt_flops": hc.trt_flops_share, "torch_nodes": len(hc.plan.get("torch_nodes", []))}
-        reports = [hc.verify(x), hc.verify([torch.rand(3, size, size)])]
+        reports = [hc.verify(x, rtol=RTOL), hc.verify([torch.rand(3, size, size)], rtol=RTOL)]
     row["max_rel"] = max(r.max_rel for r in reports)
     row["ok"] = all(r.ok for r in reports)
     row["detections"] = [int(d["scores"].numel()) for d in hc.evaluate(x)]
