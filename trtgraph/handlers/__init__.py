@@ -13,7 +13,12 @@
 | ``misc`` | dropout (identity), contiguous, detach, to/type casts |
 | ``resize`` | upsample_nearest/nearest_exact/linear/bilinear/bicubic/trilinear (IResizeLayer) |
 | ``index`` | embedding, gather, index, index_select, take_along_dim, pad (all modes), flip, roll, pixel_(un)shuffle, swapaxes/movedim |
-| ``math`` | cumsum, topk, sort, argmax/argmin, max/min, remainder/fmod, einsum, norms, var/std(_mean), diff |
+| ``math`` | cumsum, diff (and re-exports the next five) |
+| ``sort`` | topk, sort, argsort, argmax/argmin, max/min (ITopKLayer) |
+| ``remainder`` | remainder, fmod (exact float path) |
+| ``einsum`` | einsum |
+| ``vector_norm`` | linalg_vector_norm, norm, frobenius_norm |
+| ``variance`` | var, std, var_mean, std_mean |
 | ``attention`` | scaled_dot_product_attention, _native_multi_head_attention |
 | ``sizes`` | size, numel, Int: sizes that follow dynamic input dimensions (shape tensors) |
 | ``creation`` | full/full_like/new_full with a fill value from the inputs, ScalarImplicit |
@@ -31,3 +36,4 @@ from . import quant  # noqa: F401
 from . import elementwise_ext  # noqa: F401
 from . import core_aten, linalg, sampling, scatter  # noqa: F401
 from . import nonzero  # noqa: F401
+from . import einsum, remainder, sort, variance, vector_norm  # noqa: F401
