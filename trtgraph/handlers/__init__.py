@@ -28,7 +28,7 @@
 | ``nonzero`` | nonzero, nonzero_numpy (as_tuple=True) (NonZero layer; refused up front on TensorRT-RTX, which cannot build it) |
 | ``linalg`` | mv, dot/vdot, cross/linalg_cross, cdist (any p), pdist |
 | ``sampling`` | grid_sampler(_2d), embedding_bag, adaptive_max_pool1d/2d/3d, _convolution_mode |
-| ``quant`` | fake_quantize_per_tensor/per_channel_affine, fused_moving_avg_obs_fake_quant, quantize_per_tensor/per_channel + dequantize (int8 Q/DQ layers); fp8/int8 Q/DQ helpers |
+| ``quant`` | fake_quantize_per_tensor/per_channel_affine, fused_moving_avg_obs_fake_quant, quantize_per_tensor/per_channel + dequantize (int8 Q/DQ layers); fp8/int8 Q/DQ helpers (parameter checks in ``quant_params``) |
 """
 from . import activation, conv, elementwise, linear, misc, norm, pooling, reduce, shape  # noqa: F401
 from . import attention, creation, index, math, resize, sizes  # noqa: F401
