@@ -23,7 +23,8 @@
 | ``sizes`` | size, numel, Int: sizes that follow dynamic input dimensions (shape tensors) |
 | ``creation`` | full/full_like/new_full with a fill value from the inputs, ScalarImplicit |
 | ``elementwise_ext`` | atan2, log1p/expm1/log2/log10, trunc, asinh/acosh/atanh, log_sigmoid, bitwise_and/or/xor, scalar_tensor, _to_copy, any/all, logsumexp |
-| ``scatter`` | slice_scatter, select_scatter, scatter (src/value/reduce), scatter_add, scatter_reduce, index_copy, index_put (accumulate: one-hot sums), diagonal, as_strided |
+| ``scatter`` | slice_scatter, select_scatter, scatter (src/value/reduce), scatter_add, scatter_reduce, index_copy, index_put (accumulate: one-hot sums) |
+| ``strided`` | diagonal, as_strided (gathers at positions computed at conversion time) |
 | ``core_aten`` | tile, reshape_as, _reshape_copy, tensor_split; core ATen names (native_* norms, convolution, ...) |
 | ``nonzero`` | nonzero, nonzero_numpy (as_tuple=True) (NonZero layer; refused up front on TensorRT-RTX, which cannot build it) |
 | ``linalg`` | mv, dot/vdot, cross/linalg_cross, cdist (any p), pdist |
@@ -36,4 +37,4 @@ from . import quant  # noqa: F401
 from . import elementwise_ext  # noqa: F401
 from . import core_aten, linalg, sampling, scatter  # noqa: F401
 from . import nonzero  # noqa: F401
-from . import einsum, remainder, sort, variance, vector_norm  # noqa: F401
+from . import einsum, remainder, sort, strided, variance, vector_norm  # noqa: F401
