@@ -46,10 +46,12 @@ from .common import first_line, mb, md_table, secs
 
 ROUTES = {
     "trtgraph": "trtgraph.convert (torch.jit.trace + trtgraph handlers)",
+    "trtgraph_export": "trtgraph.convert(frontend='export') (torch.export + the same handlers)",
     "onnx_ts": "torch.onnx.export(dynamo=False) + OnnxParser",
     "onnx_dynamo": "torch.onnx.export(dynamo=True) + OnnxParser",
 }
-ONNX_ROUTES = [r for r in ROUTES if r != "trtgraph"]
+TRTGRAPH_ROUTES = {"trtgraph": "torchscript", "trtgraph_export": "export"}
+ONNX_ROUTES = [r for r in ROUTES if r not in TRTGRAPH_ROUTES]
 
 
 # --------------------------------------------------------------------------- the routes
@@ -111,12 +113,14 @@ def to_network(route: str, model, inputs) -> NetworkResult:
     """Model -> complete TensorRT network by ``route``; raises :class:`RouteError` naming the stage."""
     from trtgraph.backend import create_builder_and_network, logger, trt
 
-    if route == "trtgraph":
+    if route in TRTGRAPH_ROUTES:
         import trtgraph
 
         t0 = time.perf_counter()
         try:
-            conv = trtgraph.convert(model, inputs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                conv = trtgraph.convert(model, inputs, frontend=TRTGRAPH_ROUTES[route])
         except Exception as exc:  # noqa: BLE001 - a failing route is a row
             raise RouteError("convert", first_line(exc)) from exc
         seconds = time.perf_counter() - t0
@@ -355,7 +359,7 @@ def _plot(rows, models, path: Path):
     import matplotlib.pyplot as plt
 
     routes = list(ROUTES)
-    colors = {"trtgraph": "#2b8a3e", "onnx_ts": "#1c7ed6", "onnx_dynamo": "#f08c00"}
+    colors = {"trtgraph": "#2b8a3e", "trtgraph_export": "#8ce99a", "onnx_ts": "#1c7ed6", "onnx_dynamo": "#f08c00"}
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.6))
     panels = [("network_s", "time to network (s)", 1), ("build_s", "build_serialized_network (s)", 1),
               ("peak_network_bytes", "peak memory above baseline, to network (MB)", 1e6),
@@ -423,6 +427,8 @@ def write_report(result: dict, md_path: Path, png_path: Optional[Path]):
               "| route | what runs |", "| :--- | :--- |",
               "| `trtgraph` | `trtgraph.convert(model, inputs)`: `torch.jit.trace`, then trtgraph's handlers add "
               "the layers |",
+              "| `trtgraph_export` | `trtgraph.convert(model, inputs, frontend=\"export\")`: `torch.export`, then "
+              "the same walker and handlers |",
               "| `onnx_ts` | `torch.onnx.export(model, inputs, BytesIO(), dynamo=False)` (the TorchScript "
               "exporter: it traces with the same `torch.jit.trace`), then `OnnxParser.parse(bytes)` |",
               "| `onnx_dynamo` | `torch.onnx.export(model, inputs, dynamo=True)` (the default exporter since torch "
@@ -476,7 +482,7 @@ def write_report(result: dict, md_path: Path, png_path: Optional[Path]):
                 table.append([f"`{model}`", f"{r.get('params', 0) / 1e6:.1f}", route,
                               f"✗ {r.get('stage')}: {str(r.get('error', ''))[:120]}"] + ["–"] * 9)
                 continue
-            part = r.get("trace_s") if route == "trtgraph" else r.get("export_s")
+            part = r.get("trace_s") if route in TRTGRAPH_ROUTES else r.get("export_s")
             table.append([
                 f"`{model}`", f"{r['params'] / 1e6:.1f}", route, "✓",
                 f"{secs(r['network_s'])} ({secs(r['network_s_min'])}–{secs(r['network_s_max'])})", secs(part),

@@ -41,6 +41,16 @@ def test_compare_rows_for_a_tiny_cnn():
         assert o["stage"] in ("export", "parse", "build") and o["error"]
 
 
+def test_the_export_route_converts_with_the_export_frontend():
+    model, inputs = common.build_model("tiny_cnn")
+    rows = compare.compare_model("tiny_cnn", model, inputs, routes=("trtgraph", "trtgraph_export"), repeats=1,
+                                 warm=False)
+    jit, export = rows
+    assert jit["ok"] and export["ok"], (jit.get("error"), export.get("error"))
+    assert export["route"] == "trtgraph_export" and export["layers"] == jit["layers"]
+    assert export["trace_s"] is not None and 0 < export["trace_s"] <= export["network_s"]
+
+
 def test_a_failing_route_is_a_row(monkeypatch):
     import trtgraph
 

@@ -378,3 +378,23 @@ def test_batch_norm_fold_inside_an_fp32_island():
     assert any("conv1" in n for n in conv.fp32_nodes)
     report = conv.verify(x, rtol=1e-2)
     assert report.ok, str(report)
+
+
+class _ConstantWrittenAfterUse(nn.Module):
+    def forward(self, x):
+        off = torch.arange(3, dtype=torch.float32)  # folded in torch
+        y = x + off  # a constant layer reads off's memory
+        off += 10  # folded in place afterwards
+        off[0] = -1.0
+        return y, x * off
+
+
+def test_an_in_place_write_folded_after_a_constant_leaves_that_constant_alone():
+    # the constant layer of `x + off` used to point at off's memory, so the later in-place
+    # write changed it silently (max abs error 10)
+    x = torch.rand(2, 3)
+    conv = trtgraph.convert(_ConstantWrittenAfterUse().eval(), [x])
+    report = conv.verify(x)
+    assert report.ok, str(report)
+    y, z = conv.evaluate(x)
+    assert torch.equal(y, x + torch.arange(3.0)) and torch.equal(z, x * torch.tensor([-1.0, 11.0, 12.0]))

@@ -248,28 +248,31 @@ class Masked(torch.nn.Module):
 
 
 def test_outside_the_profile_the_saved_torch_program_runs(tmp_path):
-    """Zero rows pass the mask (x = 0: the conv gives its bias, |bias| < 0.2): the head's input is outside its
-    profile, so the segment runs as torch ops -- in the loaded module from the torch program in the folder."""
+    """More rows pass the mask than the head's profile allows (``dynamic_max=1``: the profile ends at the
+    example's count), so the segment runs as torch ops -- in the loaded module from the torch program in
+    the folder."""
     torch.manual_seed(0)
     model = Masked().eval()
     x = torch.randn(1, 3, 8, 8)
-    hc = trtgraph.convert(model, [x], fallback=True)
+    hc = trtgraph.convert(model, [x], fallback=True, dynamic_max=1)
+    (_, _, hi), = hc.segments[-1].profiles.values()
+    more = next(c for c in (torch.randn(1, 3, 8, 8) * s for s in (1, 2, 3, 5, 8) for _ in range(5))
+                if model(c)[0].shape[0] > hi[0])
     loaded = trtgraph.load(files.save_hybrid(hc, tmp_path / "m.hybrid"))
     assert [e.program is not None for e in loaded.eager_segments] == [False, True]
     assert "l1.weight" in _doc(tmp_path / "m.hybrid")["params"]
     files.attach_segments(loaded, hc.segments)
-    zero = torch.zeros(1, 3, 8, 8)
     with pytest.warns(HybridWarning):
-        want = hc.evaluate(zero)
+        want = hc.evaluate(more)
     with pytest.warns(HybridWarning):
-        got = loaded.evaluate(zero)
-    assert got[0].shape == (0, 3) and all(torch.equal(g, w) for g, w in zip(got, want))
+        got = loaded.evaluate(more)
+    assert got[0].shape[0] > hi[0] and all(torch.equal(g, w) for g, w in zip(got, want))
     for g, w in zip(loaded.evaluate(x), hc.evaluate(x)):
         assert torch.equal(g, w)
     none = trtgraph.load(files.save_hybrid(hc, tmp_path / "n.hybrid", eager="none"))
     files.attach_segments(none, hc.segments)
     with pytest.raises(InputError, match="holds no torch program"), pytest.warns(HybridWarning):
-        none.evaluate(zero)
+        none.evaluate(more)
 
 
 def test_round_trip_weights_come_from_the_folder(saved, tmp_path):

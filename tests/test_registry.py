@@ -41,3 +41,19 @@ def test_alias_of_an_unhandled_op_is_refused():
     with pytest.raises(RegistrationError, match="has no handler"):
         register_alias("aten::celu", "aten::selu_not_there")
     unregister_node_handler("aten::celu")
+
+
+def test_a_handler_of_another_overload_is_no_handler():
+    # torch.where(cond) is aten::where(Tensor condition) -> Tensor[]; the handler registered for
+    # where(condition, self, other) cannot take it: refused up front, not a TypeError in the handler
+    import torch
+
+    import trtgraph
+    from trtgraph.errors import UnsupportedOpsError
+
+    class M(torch.nn.Module):
+        def forward(self, x):
+            return torch.where(x > 0.5)[0] * 2
+
+    with pytest.raises(UnsupportedOpsError, match="no handler for aten::where"):
+        trtgraph.convert(M().eval(), [torch.rand(4)])

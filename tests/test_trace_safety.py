@@ -437,3 +437,19 @@ def test_size_reads_convert_and_hold_for_other_inputs(fn):
     x = r(3, 4) * 3
     with torch.no_grad():
         assert torch.allclose(conv.evaluate(x)[0], fn(x), atol=1e-5)
+
+
+class AsTensorOfPythonData(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mean = [0.5, 0.25, 0.125]  # torchvision's detection transforms normalise like this
+
+    def forward(self, x):
+        return x - torch.as_tensor(self.mean).view(1, 3)
+
+
+def test_as_tensor_of_python_data_is_a_constant():
+    x = r(2, 3)
+    conv = trtgraph.convert(AsTensorOfPythonData().eval(), [x])
+    assert [f.origin for f in conv.graph.trace_findings] == ["constant"]
+    assert conv.verify(x).ok

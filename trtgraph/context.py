@@ -43,6 +43,7 @@ class ConversionContext:
         self.expected = []  # TracedType of each output of the node
         self.expected_dynamic = []  # per output, the axes that follow dynamic input sizes
         self.policy = None  # PrecisionPolicy of an fp16/bf16 network (set by the walker)
+        self.constant_storages: set = set()  # storages of torch tensors that network weights point to
 
     @contextlib.contextmanager
     def computing_in(self, dtype: torch.dtype):
@@ -116,6 +117,9 @@ class ConversionContext:
         else:
             arr = t.numpy()
         self.keep.append(arr)
+        if t.numel():
+            # the network now reads this memory: an in-place op folded later must not write into it
+            self.constant_storages.add(t.untyped_storage().data_ptr())
         return arr
 
     def weights(self, value, dtype: Optional[torch.dtype] = None):

@@ -204,14 +204,43 @@ def unregister_node_handler(key: str) -> None:
         _HANDLERS[key] = _OVERRIDDEN.pop(key)
 
 
-def lookup(kind: str, overload: str = "") -> Optional[HandlerEntry]:
-    """The handler for a node kind (``aten::relu_``) and overload name (``Tensor``), or None."""
+def _parameter_names(fn) -> Optional[tuple]:
+    """``(names, required)``: the argument names a handler takes by name, and those it needs
+    (None: any, for ``**kwargs`` and seed-style handlers). ``ctx`` is not an op argument."""
+    cached = getattr(fn, "_trtgraph_params", False)
+    if cached is not False:
+        return cached
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        out = None
+    else:
+        if _seed_style(fn) or any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            out = None
+        else:
+            named = [p for n, p in params.items() if n != "ctx" and p.kind != p.VAR_POSITIONAL]
+            out = (frozenset(p.name for p in named), frozenset(p.name for p in named if p.default is p.empty))
+    try:
+        fn._trtgraph_params = out
+    except (AttributeError, TypeError):
+        pass
+    return out
+
+
+def lookup(kind: str, overload: str = "", schema=None) -> Optional[HandlerEntry]:
+    """The handler for a node kind (``aten::relu_``) and overload name (``Tensor``), or None.
+    With the node's ``schema``, a handler that cannot take its arguments by name (one registered
+    for another overload of the op: ``where(cond, a, b)`` for ``where(cond)``) is no handler."""
     base = _normalize(kind)
-    if overload:
-        entry = _HANDLERS.get(f"{base}.{overload}")
-        if entry is not None:
-            return entry
-    return _HANDLERS.get(base)
+    entry = _HANDLERS.get(f"{base}.{overload}") if overload else None
+    if entry is None:
+        entry = _HANDLERS.get(base)
+    if entry is not None and schema is not None:
+        params = _parameter_names(entry.fn)
+        args = {a.name for a in schema.arguments}
+        if params is not None and not (args <= params[0] and params[1] <= args):
+            return None
+    return entry
 
 
 def registered_keys() -> list[str]:

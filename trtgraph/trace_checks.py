@@ -246,6 +246,8 @@ class TensorReads:
 
 
 _MISSING = object()
+# "torch.tensor results are registered as constants in the trace", and the same for as_tensor & co.
+_CONSTANT_FACTORY = re.compile(r"^torch\.[\w.]+ results are registered as constants")
 
 
 def _classify_read(graph, name, tensor, cache: Optional[dict] = None) -> Optional[tuple[str, set]]:
@@ -298,9 +300,9 @@ class WarningClassifier:
                 fresh, self.mark = nodes[self.mark:], len(nodes)
                 origin, inputs, source = _classify(graph, fresh, filename, lineno, self.ancestors)
         text = str(message).split(". ")[0].strip().rstrip(".")
-        if text.startswith("torch.tensor results are registered as constants"):
-            # torch.tensor(<Python data>) is a constant; torch.tensor(<a traced tensor>) is recorded
-            # as a copy in the graph; Python numbers read from traced tensors warn on their own
+        if _CONSTANT_FACTORY.match(text):
+            # torch.tensor / torch.as_tensor (...)(<Python data>) is a constant; of a traced tensor it is
+            # recorded as a copy in the graph; Python numbers read from traced tensors warn on their own
             origin, inputs = "constant", set()
         if any(f.source == source and f.message == text and f.origin == origin for f in self.findings):
             return

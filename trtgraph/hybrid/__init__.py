@@ -26,6 +26,7 @@ from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOp
 from ..pytree import Structure, flatten_inputs, is_simple_output
 from ..serialization import metadata_from_conversion
 from .classify import classify
+from .files import save_hybrid
 from .interp import run_torch_step
 from .module import HybridModule, HybridWarning, reference_params
 from .partition import INLINED, node_step, partition, python_op_name, ref_of
@@ -59,6 +60,19 @@ class HybridConversion:
         self.structure: Structure | None = None  # the model's input/output nesting (trtgraph.pytree)
         self.traced_model = model  # what was traced (the pytree wrapper around model for nested models)
 
+    def program(self) -> dict:
+        """The hybrid program as plain data: model input value names, the steps in order (torch
+        steps: op, overload, argument refs, outputs; segments: index, input and output value names)
+        and the output refs. Refs: ``["v", name]`` a value, ``["c", constant]`` (Python scalars,
+        None, lists, small tensors, dtypes as ints, devices), ``["a", "path.to.param"]`` a model
+        tensor, ``["l"/"t", [refs]]`` a list/tuple. What a saved hybrid folder needs besides the
+        segments' engines and the tensors the torch steps read (``HybridModule`` buffers)."""
+        return {"inputs": list(self.partition.input_names), "steps": [s.to_dict() for s in self.steps],
+                "outputs": self.partition.outputs,
+                "segments": [{"input_names": c.input_names, "output_names": c.output_names,
+                              "profiles": {k: [list(p) for p in v] for k, v in c.profiles.items()}}
+                             for c in self.segments]}
+
     def report(self) -> str:
         return format_plan(self.plan, {k: c.profiles for k, c in enumerate(self.segments) if c.profiles})
 
@@ -84,9 +98,20 @@ class HybridConversion:
         eager = [c.model for c in self.segments]
         for e in eager:
             e.python_functions = self.python_functions
-        return HybridModule(self.steps, self.partition.outputs, self.partition.input_names, mods,
-                            reference_params(self.partition, self.traced_model), self.segments,
-                            self.python_functions, eager, self.structure)
+        module = HybridModule(self.steps, self.partition.outputs, self.partition.input_names, mods,
+                              reference_params(self.partition, self.traced_model), self.segments,
+                              self.python_functions, eager, self.structure)
+        # what a saved folder records of the conversion (trtgraph.hybrid.files)
+        module.user_input_names = list(self.input_names)
+        module.output_names = list(self.output_names)
+        module.precision = self.precision
+        module.report_text = self.report()
+        return module
+
+    def save(self, folder, eager: str = "dynamic"):
+        """Write the hybrid folder (engines built now if needed): ``trtgraph.load(folder)`` gives a
+        :class:`HybridModule` back. See :func:`trtgraph.hybrid.files.save_hybrid`."""
+        return save_hybrid(self, folder, eager=eager)
 
     def module(self) -> HybridModule:
         """A :class:`HybridModule` with every engine built (built now if needed)."""
@@ -245,6 +270,9 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     for what, v in (("torch_executed_ops", torch_executed_ops), ("torch_executed_modules", torch_executed_modules)):
         if v is not None and (isinstance(v, str) or not all(isinstance(s, str) for s in v)):
             raise InputError(f"{what} must be a list of strings, got {v!r}")
+    for op in torch_executed_ops or ():
+        if "::" not in op:
+            raise InputError(f"torch_executed_ops: {op!r} is not an op name like 'aten::{op}'")
     min_block_size = 3 if min_block_size is None else min_block_size
     dynamic_max = DEFAULT_DYNAMIC_MAX if dynamic_max is None else dynamic_max
     if not isinstance(min_block_size, int) or min_block_size < 1:
@@ -273,10 +301,11 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     value_names = {v.debugName(): n for v, n in zip(list(graph.inputs())[1:], names)}
     order = {n: i for i, n in enumerate(graph.nodes())}
     for _ in range(_MAX_RETRIES + 1):
-        part = partition(graph, cls, min_block_size)
+        part = partition(graph, cls, min_block_size, facts)
         try:
             segments = [convert_segment(traced_model, trace, graph, seg, facts, value_names, precision,
-                                        precision_policy, fold_batch_norm, strict, dynamic_max, verbose)
+                                        precision_policy, fold_batch_norm, strict, dynamic_max, verbose,
+                                        part.consts)
                         for seg in part.segments]
             break
         except SegmentNodeError as exc:  # that node runs in torch; partition again

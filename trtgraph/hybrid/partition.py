@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import networkx as nx
 
 from .. import frontend
@@ -78,25 +80,50 @@ _LIST_MUTATIONS = {"aten::append", "aten::insert", "aten::_set_item", "aten::ext
 INLINED = ("prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct")
 
 
-def node_step(node, need, reason: str = "") -> TorchStep:
+_SIZE_READS = ("aten::size", "aten::dim", "aten::numel")
+
+
+def static_sizes(graph, glue, facts) -> dict:
+    """{value: int or list} of the size reads (``x.size(1)``, ``x.dim()``, ``x.numel()``) of tensors
+    whose traced shape is static there: constants, so reading a size is no dependency on ``x``."""
+    out = {}
+    for node in graph.nodes():
+        if node.kind() not in _SIZE_READS or node not in glue:
+            continue
+        ins = list(node.inputs())
+        tt = frontend.traced_type(ins[0])
+        if tt is None or tt.shape is None or facts.axes(ins[0]):
+            continue
+        if node.kind() == "aten::dim":
+            out[node.output()] = len(tt.shape)
+        elif node.kind() == "aten::numel":
+            out[node.output()] = math.prod(tt.shape)
+        elif len(ins) == 1:
+            out[node.output()] = list(tt.shape)
+        elif ins[1].node().kind() == "prim::Constant" and len(tt.shape):
+            out[node.output()] = tt.shape[frontend.constant_value(ins[1].node()) % len(tt.shape)]
+    return out
+
+
+def node_step(node, need, reason: str = "", consts=None) -> TorchStep:
     """One node as a torch step (blocks of prim::If as nested step lists)."""
     kind = node.kind()
     outputs = [v.debugName() for v in node.outputs()]
     where = frontend.describe(node)
     if kind == "prim::PythonOp":  # arguments in call order: tensors ("d") and scalar constants ("c")
         tensors, scalars = list(node.inputs()), list(node.scalar_args())
-        args = [ref_of(tensors.pop(0), need) if c == "d" else ["c", scalars.pop(0)] for c in node.cconv()]
+        args = [ref_of(tensors.pop(0), need, consts) if c == "d" else ["c", scalars.pop(0)] for c in node.cconv()]
         return TorchStep(kind, "", args, outputs, where, reason, python=python_op_name(node), cconv=node.cconv())
-    args = [ref_of(u, need) for u in node.inputs()]
+    args = [ref_of(u, need, consts) for u in node.inputs()]
     if kind in INLINED:  # not inlined here (a list that is mutated, or a step requested explicitly)
         return TorchStep(kind, "", args, outputs, where, reason)
     if kind.startswith("prim::"):
         blocks = []
         for b in node.blocks():
-            steps = [node_step(n, need) for n in b.nodes() if n.kind() not in INLINED or
+            steps = [node_step(n, need, "", consts) for n in b.nodes() if n.kind() not in INLINED or
                      (n.kind() == "prim::ListConstruct" and ref_of(n.output(), lambda v: None)[0] == "v")]
             blocks.append({"inputs": [v.debugName() for v in b.inputs()], "steps": steps,
-                           "outputs": [ref_of(v, need) for v in b.outputs()]})
+                           "outputs": [ref_of(v, need, consts) for v in b.outputs()]})
         return TorchStep(kind, "", args, outputs, where, reason, blocks=blocks)
     schema = frontend.node_schema(node)
     return TorchStep(kind, schema.overload_name if schema is not None else "", args, outputs, where, reason)
@@ -114,9 +141,11 @@ def attr_path(v) -> str | None:
     return f"{owner}.{node.s('name')}".lstrip(".")
 
 
-def ref_of(v, need) -> list:
+def ref_of(v, need, consts=None) -> list:
     """A value as data: ``["c", const]``, ``["a", "path.to.param"]``, ``["l", [refs]]``,
     ``["t", [refs]]`` or ``["v", name]`` (computed by a step; ``need(v)`` is called for those)."""
+    if consts and v in consts:
+        return ["c", consts[v]]
     node = v.node()
     kind = node.kind()
     if kind == "prim::Constant":
@@ -127,9 +156,9 @@ def ref_of(v, need) -> list:
             return ["a", path]
     if kind == "prim::ListConstruct" and not any(u.user.kind() in _LIST_MUTATIONS or list(u.user.blocks())
                                                    for u in v.uses()):
-        return ["l", [ref_of(u, need) for u in node.inputs()]]
+        return ["l", [ref_of(u, need, consts) for u in node.inputs()]]
     if kind == "prim::TupleConstruct":
-        return ["t", [ref_of(u, need) for u in node.inputs()]]
+        return ["t", [ref_of(u, need, consts) for u in node.inputs()]]
     need(v)
     return ["v", v.debugName()]
 
@@ -137,7 +166,8 @@ def ref_of(v, need) -> list:
 # --------------------------------------------------------------------------- partitioning
 
 class _Planner:
-    def __init__(self, graph, cls: Classification, min_block_size: int):
+    def __init__(self, graph, cls: Classification, min_block_size: int, consts: dict):
+        self.consts = consts
         self.g = graph
         self.cls = cls
         self.min_block_size = min_block_size
@@ -169,7 +199,9 @@ class _Planner:
         if v in self._eff:
             return self._eff[v]
         node = v.node()
-        if node in self.unit_of:
+        if v in self.consts:
+            out = frozenset()
+        elif node in self.unit_of:
             out = frozenset([self.unit_of[node]])
         elif node.kind() == "prim::Param":
             out = frozenset()
@@ -239,6 +271,9 @@ class _Planner:
             if node in self.unit_of:
                 if self.unit_of[node] not in units:
                     inputs.append(v)
+                return
+            if v in self.consts:  # a static size: a constant in the segment
+                nodes.add(node)
                 return
             if node not in nodes:
                 nodes.add(node)
@@ -342,7 +377,7 @@ class _Planner:
             node = v.node()
             if node in self.cls.glue and node not in done:
                 done.add(node)
-                steps.append(self._torch_step(node, need, ""))
+                steps.append(node_step(node, need, "", self.consts))
 
         by_index = {("s", k): s for k, s in enumerate(segments)}
         for item in nx.lexicographical_topological_sort(c, key=lambda x: first[x]):
@@ -353,8 +388,8 @@ class _Planner:
                 continue
             node = next(n for n in self.work if self.order[n] == item[1])
             for m in self.members[node]:
-                steps.append(self._torch_step(m, need, reasons.get(node, "") if m is node else ""))
-        outputs = [ref_of(v, need) for v in self.g.outputs()]
+                steps.append(node_step(m, need, reasons.get(node, "") if m is node else "", self.consts))
+        outputs = [ref_of(v, need, self.consts) for v in self.g.outputs()]
         for seg in segments:
             units = seg["units"]
             produced = [v for n in seg["nodes"] if self.unit_of.get(n) in set(units) for v in n.outputs()]
@@ -362,10 +397,6 @@ class _Planner:
             seg["step"].outputs = [v.debugName() for v in seg["outputs"]]
         torch_nodes = [n for n in self.work if n in reasons]
         return Partition(segments, steps, outputs, [v.debugName() for v in self.params[1:]], reasons, torch_nodes)
-
-    def _torch_step(self, node, need, reason) -> TorchStep:
-        return node_step(node, need, reason)
-
 
 def python_op_name(node) -> str:
     try:
@@ -375,5 +406,8 @@ def python_op_name(node) -> str:
     return f"{module}.{node.pyname()}" if module else node.pyname()
 
 
-def partition(graph, cls: Classification, min_block_size: int) -> Partition:
-    return _Planner(graph, cls, min_block_size).plan()
+def partition(graph, cls: Classification, min_block_size: int, facts) -> Partition:
+    consts = static_sizes(graph, cls.glue, facts)
+    part = _Planner(graph, cls, min_block_size, consts).plan()
+    part.consts = consts
+    return part

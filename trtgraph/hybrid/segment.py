@@ -6,7 +6,7 @@ source lines and the walker work as for a whole model; the other inputs are the 
 segment reads from outside (model inputs, torch results, other segments' outputs); its outputs
 are the values used outside. Dimensions that change with the data (after ``nonzero``, NMS, mask
 indexing) come from comparing two traces made with different input data: those inputs get a
-dynamic profile (min 1, opt the example, max ``dynamic_max``).
+dynamic profile (min 0: a count may be zero; opt the example, max ``dynamic_max``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ..network_state import _current_state, is_trt_tensor, trt_network
 from ..precision import as_policy
 from ..walker.records import Graph
 from .interp import run_program
-from .partition import TorchStep, ref_of
+from .partition import INLINED, node_step, ref_of
 
 
 def tensor_name(value_name: str) -> str:
@@ -61,20 +61,18 @@ class SegmentEager(torch.nn.Module):
                            self.outputs)
 
 
-def eager_steps(nodes, need_outputs) -> tuple:
+def eager_steps(nodes, need_outputs, consts) -> tuple:
     steps = []
-    inline = ("prim::Constant", "prim::GetAttr", "prim::ListConstruct", "prim::TupleConstruct")
     for node in nodes:
-        if node.kind() in inline:
+        if any(o in consts for o in node.outputs()):
+            continue  # a static size: a constant in the steps that read it
+        if node.kind() in INLINED and ref_of(node.output(), lambda v: None)[0] != "v":
             continue
-        schema = frontend.node_schema(node)
-        steps.append(TorchStep(node.kind(), schema.overload_name if schema is not None else "",
-                               [ref_of(u, lambda v: None) for u in node.inputs()],
-                               [v.debugName() for v in node.outputs()], frontend.describe(node)))
+        steps.append(node_step(node, lambda v: None, "", consts))
     return steps, [["v", v.debugName()] for v in need_outputs]
 
 
-def segment_graph(graph, nodes, inputs, outputs):
+def segment_graph(graph, nodes, inputs, outputs, consts=None):
     """Clone ``nodes`` into a new graph: inputs (self, then ``inputs``), outputs ``outputs``."""
     sg = torch._C.Graph()
     params = list(graph.inputs())
@@ -87,6 +85,9 @@ def segment_graph(graph, nodes, inputs, outputs):
         nv.setType(v.type())
         vmap[v] = nv
     for node in nodes:
+        if consts and node.outputsSize() == 1 and node.output() in consts:
+            vmap[node.output()] = sg.insertConstant(consts[node.output()])
+            continue
         new = sg.createClone(node, lambda v: vmap[v])
         sg.insertNode(new)
         for a, b in zip(node.outputs(), new.outputs()):
@@ -106,10 +107,7 @@ class SegmentNodeError(TrtGraphError):
 
 
 class _SegmentWalker(_Walker):
-    """The walker, with one difference: an in-place op folded in torch (``offset += n`` on a size
-    tensor) writes into a copy. The walker's constants point at the memory of the torch tensors
-    they were made from, so writing into the original would change constants already in the
-    network (``_fold`` in ``trtgraph/walker/emit.py`` should do the same; reported)."""
+    """The walker, naming the node being converted (a segment whose node fails is split again)."""
 
     current = None  # the node being converted (named when a conversion fails)
 
@@ -117,23 +115,17 @@ class _SegmentWalker(_Walker):
         self.current = node
         return super()._convert(index, node, needs_handler)
 
-    def _fold(self, node, values, desc):
-        from ..walker.kinds import is_inplace
-
-        if is_inplace(node.kind()) and values and isinstance(values[0], torch.Tensor):
-            values = [values[0].clone()] + list(values[1:])
-        return super()._fold(node, values, desc)
-
 
 def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: dict, precision: str,
                     precision_policy, fold_batch_norm: bool, strict: bool, dynamic_max: int,
-                    verbose: bool = False) -> Conversion:
+                    verbose: bool = False, consts=None) -> Conversion:
     """Build the segment's network; ``names`` maps model-input value names to the user's names."""
     from ..dtypes import PRECISIONS
 
     t0 = time.perf_counter()
     inputs, outputs = seg["inputs"], seg["outputs"]
-    sg, vmap = segment_graph(graph, seg["nodes"], inputs, outputs)
+    consts = consts or {}
+    sg, vmap = segment_graph(graph, seg["nodes"], inputs, outputs, consts)
     sfacts = ShapeFacts()
     for v, nv in vmap.items():
         if v in facts.dynamic:
@@ -158,7 +150,7 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
             axes = facts.axes(v)
             shape = tuple(-1 if i in axes else d for i, d in enumerate(tt.shape))
             if axes:
-                lo = tuple(1 if i in axes else d for i, d in enumerate(tt.shape))
+                lo = tuple(0 if i in axes else d for i, d in enumerate(tt.shape))  # a count may be zero
                 hi = tuple(max(dynamic_max, d) if i in axes else d for i, d in enumerate(tt.shape))
                 opt = tuple(max(d, 1) for d in tt.shape)
                 profiles[name] = (lo, opt, hi)
@@ -176,7 +168,7 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
         try:
             outs, records = walker.run(net_inputs)
         except TrtGraphError as exc:
-            back = {new: old for old, new in zip(seg["nodes"], sg.nodes())}
+            back = {vmap[o].node(): o.node() for o in vmap if o.node() in set(seg["nodes"])}
             node = back.get(walker.current)
             if node is None:
                 raise
@@ -186,7 +178,7 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
         g.outputs = [o if is_trt_tensor(o) else ctx.constant(o) for o in outs]
         g.output_groups = [1] * len(outs)
         g.mark_outputs(out_names)  # float outputs in float32, as the torch ops after them expect
-    steps, out_refs = eager_steps(seg["nodes"], outputs)
+    steps, out_refs = eager_steps(seg["nodes"], outputs, consts)
     eager = SegmentEager(model, steps, [v.debugName() for v in inputs], out_refs)
     conv = Conversion(eager, builder, network, g, precision, in_names, out_names, time.perf_counter() - t0)
     conv.segment_inputs = [v.debugName() for v in inputs]

@@ -95,7 +95,7 @@ class Analysis:
             self.needs_handler[node] = dep
             if not dep:
                 continue
-            entry = lookup(kind, frontend.node_overload(node))
+            entry = lookup(kind, frontend.node_overload(node), frontend.node_schema(node))
             if entry is None:
                 node_problems.setdefault(node, []).append(f"no handler for {kind}")
                 key = (kind, frontend.source_line(node))

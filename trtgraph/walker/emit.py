@@ -96,6 +96,12 @@ class Emission:
                 values[0].untyped_storage().data_ptr() in self.param_storages:
             raise HandlerError(f"{desc}: the model writes in place into one of its parameters or buffers "
                                "during forward; trtgraph does not convert models that modify their own state")
+        if is_inplace(kind) and values and isinstance(values[0], torch.Tensor) and \
+                values[0].untyped_storage().data_ptr() in self.ctx.constant_storages:
+            # network weights already point at this memory (a layer used the value before the
+            # write): write into a copy, which the written value names from here on
+            values = [values[0].clone()] + list(values[1:])
+            self.env[node.inputsAt(0)] = values[0]
         try:
             return frontend.run_node_in_torch(node, values)
         except TrtGraphError:
@@ -105,7 +111,7 @@ class Emission:
 
     def _handle(self, node, values, desc):
         schema = frontend.node_schema(node)
-        entry = lookup(node.kind(), schema.overload_name if schema else "")
+        entry = lookup(node.kind(), schema.overload_name if schema else "", schema)
         args = frontend.bind_arguments(schema, values)
         self.ctx.node = node
         self.ctx.node_info = desc
