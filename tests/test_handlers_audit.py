@@ -52,7 +52,7 @@ IGNORED = {
                                          "the network's float dtype",
     ("aten::topk", "sorted"): "sorted=False leaves the order to the implementation; TensorRT's sorted order is one",
     ("aten::sort", "stable"): "the values are the same; among equal values the indices follow TensorRT's TopK "
-                              "order, as for sort without stable, argmax and max.dim (see handlers/math.py)",
+                              "order, as for sort without stable, argmax and max.dim (see handlers/sort.py)",
     ("aten::argsort", "stable"): "as for sort",
     ("aten::to", "copy"): "forces a copy; a network tensor is a new value anyway",
     ("aten::to", "dtype"): "the target dtype is the traced output dtype (ctx.expected)",

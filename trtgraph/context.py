@@ -8,6 +8,8 @@ Conventions every helper keeps (TensorRT's strongly typed networks demand them):
 - every floating tensor in the network has the context's float dtype (fp32/fp16/bf16 precision);
 - elementwise/select/matmul operands are brought to equal rank (leading 1s) and equal dtype;
 - axes are normalized to non-negative before they are set.
+
+``DynamicDim`` (a dynamic dimension in ``shape``) is in :mod:`trtgraph.dynamic_dim` (re-exported here).
 """
 from __future__ import annotations
 
@@ -21,60 +23,12 @@ import torch
 from .backend import trt
 from .dtypes import CONSTANT_DTYPES, is_float, to_torch, to_trt
 from .errors import HandlerError
+from .dynamic_dim import DynamicDim  # noqa: F401
 
 
 def T():
     """Shorthand for the TensorRT module inside handlers."""
     return trt()
-
-
-class DynamicDim(int):
-    """A dynamic dimension in ``ConversionContext.shape``: equal to -1, ``< 0`` is True, ``int()``
-    gives -1 (a reshape's "infer"); every other comparison, arithmetic and use as an index raise
-    :class:`~trtgraph.errors.DynamicShapeError` naming the node (use ``ctx.dims``/``ctx.dim_size``
-    for sizes that may be dynamic, or ``ctx.require_static``)."""
-
-    def __new__(cls, where: str = ""):
-        obj = super().__new__(cls, -1)
-        obj.where = where
-        return obj
-
-    def _refuse(self, *args):
-        from .errors import DynamicShapeError
-
-        raise DynamicShapeError(f"{self.where or 'a handler'}: reads the size of a dynamic dimension as a number; "
-                                "this op does not support that dimension being dynamic (make it static in "
-                                "dynamic_shapes)")
-
-    def _cmp(op):
-        def compare(self, other):
-            if isinstance(other, int) and not isinstance(other, DynamicDim) and other == 0:
-                return op(-1, 0)
-            return self._refuse()
-        return compare
-
-    __lt__ = _cmp(int.__lt__)
-    __le__ = _cmp(int.__le__)
-    __gt__ = _cmp(int.__gt__)
-    __ge__ = _cmp(int.__ge__)
-    del _cmp
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
-    __floordiv__ = __rfloordiv__ = __truediv__ = __rtruediv__ = __mod__ = __rmod__ = _refuse
-    __neg__ = __abs__ = __pow__ = __rpow__ = __index__ = _refuse
-
-    def __int__(self):
-        return -1
-
-    def __eq__(self, other):
-        return isinstance(other, int) and int(other) == -1
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    __hash__ = int.__hash__
-
-    def __repr__(self):
-        return "-1"
 
 
 class ConversionContext:

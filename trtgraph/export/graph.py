@@ -22,19 +22,22 @@ an exported program, so that the walker runs on it unchanged:
 - FX ``meta["val"]`` gives each value's type (symbolic sizes at the example's values; the dynamic
   axes are recorded for :class:`trtgraph.dynamic.ShapeFacts`), ``meta["stack_trace"]`` the source
   range, ``meta["nn_module_stack"]`` the module scope (``layer1.0.conv1``).
+
+The reading of FX meta (types, source ranges, scopes, size symbols) is in
+:mod:`trtgraph.export.fxmeta` (re-exported here).
 """
 from __future__ import annotations
 
 import operator
-import re
 from typing import Any
 
 import torch
 
 from ..errors import TraceError
 from .ir import AttrTree, ExNode, ExportGraph, ExValue, _Type
+from .fxmeta import (bounded, _FRAME_RE, _Sizes, _scope, _source_range, _symbol_values, _tensor_type,  # noqa: F401
+                     _type_of)
 
-_FRAME_RE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.*)$')
 
 # ops that only check things at run time (export's shape/metadata assertions): not part of the network
 _ASSERT_PREFIXES = ("_assert", "sym_constrain_range")
@@ -48,77 +51,6 @@ _SIZE_TYPE = torch._C.TensorType.create_from_tensor(torch.empty((), dtype=torch.
 
 _CONV_OPS = {"conv1d": 1, "conv2d": 2, "conv3d": 3}
 _CONV_TRANSPOSE_OPS = {"conv_transpose1d": 1, "conv_transpose2d": 2, "conv_transpose3d": 3}
-
-
-# --------------------------------------------------------------------------- FX meta -> types
-
-def _source_range(fx_node) -> str:
-    """FX's stack trace (outermost frame first) as TorchScript's source range (innermost first)."""
-    trace = fx_node.meta.get("stack_trace") or ""
-    frames = []
-    for line in trace.splitlines():
-        m = _FRAME_RE.match(line)
-        if m:
-            frames.append(f"{m.group('file')}({m.group('line')}): {m.group('func')}")
-    return "\n".join(reversed(frames))
-
-
-def _scope(fx_node) -> str:
-    stack = fx_node.meta.get("nn_module_stack") or {}
-    if not stack:
-        return ""
-    path = list(stack.values())[-1][0]
-    return path if isinstance(path, str) else ""
-
-
-class _Sizes:
-    """Concrete values of the size symbols: at the example, and at another point of their range."""
-
-    def __init__(self, example: dict, other: dict):
-        self.example = example
-        self.other = other
-        self._cache: dict = {}  # (expr, which) -> int: many values share one size expression
-
-    def _eval(self, s, values: dict) -> int:
-        if isinstance(s, int):
-            return s
-        expr = s.node.expr
-        if expr.is_number:
-            return int(expr)
-        key = (expr, values is self.example)
-        if key not in self._cache:
-            try:
-                self._cache[key] = int(expr.xreplace(values))
-            except (TypeError, ValueError):
-                hint = s.node.hint
-                if hint is None:
-                    raise TraceError(f"cannot evaluate the symbolic size {expr} at the example inputs") from None
-                self._cache[key] = int(hint)
-        return self._cache[key]
-
-    def shape(self, shape, values=None) -> tuple:
-        return tuple(self._eval(s, values if values is not None else self.example) for s in shape)
-
-    def dynamic_axes(self, shape) -> frozenset:
-        return frozenset(i for i, s in enumerate(shape) if isinstance(s, torch.SymInt)
-                         and not s.node.expr.is_number)
-
-
-def _tensor_type(val: torch.Tensor, sizes: _Sizes):
-    meta = torch.empty(sizes.shape(val.shape), dtype=val.dtype, device="meta")
-    return torch._C.TensorType.create_from_tensor(meta)
-
-
-def _type_of(val, sizes: _Sizes):
-    if isinstance(val, torch.Tensor):
-        return _tensor_type(val, sizes)
-    if isinstance(val, (torch.SymInt, int)) and not isinstance(val, bool):
-        return torch._C.IntType.get()
-    if val is None:
-        return torch._C.NoneType.get()
-    if isinstance(val, (list, tuple)):
-        return _Type("List")
-    return _Type(type(val).__name__)
 
 
 # --------------------------------------------------------------------------- the builder
@@ -386,50 +318,6 @@ def adapt(ep, example_inputs: list | None = None) -> tuple[ExportGraph, AttrTree
         else:
             raise TraceError(f"exported graph node {fx_node.name}: {fx_node.op} is not supported")
     return b.g, root
-
-
-def _symbol_values(ep, example_inputs) -> _Sizes:
-    """The value of each size symbol at the example inputs, and a second value inside its range."""
-    import sympy
-    from torch.export.graph_signature import InputKind
-
-    example: dict = {}
-    user = [n for n in ep.graph.nodes if n.op == "placeholder"]
-    specs = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
-    user = [n for n in user if specs.get(n.name) is None or specs[n.name].kind == InputKind.USER_INPUT]
-    if example_inputs is not None:
-        for n, x in zip(user, example_inputs):
-            val = n.meta.get("val")
-            if isinstance(val, torch.Tensor) and isinstance(x, torch.Tensor) and val.dim() == x.dim():
-                for s, d in zip(val.shape, x.shape):
-                    if isinstance(s, torch.SymInt) and isinstance(s.node.expr, sympy.Symbol):
-                        example[s.node.expr] = sympy.Integer(int(d))
-    other = {}
-    for sym, rng in ep.range_constraints.items():
-        if not isinstance(sym, sympy.Symbol):
-            continue
-        if sym not in example:
-            hint = None
-            for n in user:
-                val = n.meta.get("val")
-                if isinstance(val, torch.Tensor):
-                    for s in val.shape:
-                        if isinstance(s, torch.SymInt) and s.node.expr == sym and s.node.hint is not None:
-                            hint = s.node.hint
-            if hint is None:
-                hint = int(rng.lower)
-            example[sym] = sympy.Integer(int(hint))
-        cur = int(example[sym])
-        lo = int(rng.lower)
-        hi = int(rng.upper) if bounded(rng.upper) else cur + 37
-        choice = next((v for v in (hi, lo, cur + 1, cur - 1) if lo <= v <= hi and v != cur), cur)
-        other[sym] = sympy.Integer(choice)
-    return _Sizes(example, other)
-
-
-def bounded(bound) -> bool:
-    """True for a finite integer range bound (torch's ``int_oo`` and sympy's ``oo`` are not)."""
-    return bool(getattr(bound, "is_Integer", False))
 
 
 def fx_kinds(ep) -> list:
