@@ -147,8 +147,13 @@ def places(tmp_path_factory):
     garbage.write_bytes(b"PK\x03\x04 not really a zip archive")
     (root / "folder").mkdir()
     sys.path.insert(0, str(HERE))
-    yield {"GARBAGE_FILE": str(garbage), "A_FOLDER": str(root / "folder"), "OUT": str(root / "out.engine")}
-    sys.path.remove(str(HERE))
+    cwd = os.getcwd()
+    os.chdir(root)  # `convert` without -o writes <factory>.<precision>.engine (and its sidecar) here
+    try:
+        yield {"GARBAGE_FILE": str(garbage), "A_FOLDER": str(root / "folder"), "OUT": str(root / "out.engine")}
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(str(HERE))
 
 
 def _substitute(argv, places):
