@@ -1,9 +1,10 @@
 """Run the model zoo and write docs/models.md.
 
-    python scripts/zoo.py                      # every model (about an hour on 2 cores)
+    python scripts/zoo.py                      # every model, both frontends (about 80 min on 2 cores)
     python scripts/zoo.py --only resnet18 bert # some models
     python scripts/zoo.py --list
     python scripts/zoo.py --from-json "header" # rewrite docs/models.md from docs/models.json
+    python scripts/zoo.py --from-json ""       # the same, keeping the header paragraphs of docs/models.md
     python scripts/zoo.py --frontend export --merge --timeout 600   # only the torch.export columns,
                                                # merged into the rows of docs/models.json
 
@@ -20,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -130,6 +132,9 @@ def _passed(r, prefix=""):
 def _short(error: str) -> str:
     """The error class and a few words, for a table cell."""
     cls, _, rest = (error or "?").partition(":")
+    ops = sorted(set(re.findall(r"no handler for (\S+)", rest)))
+    if ops:
+        return f"{cls}: no handler for {', '.join(ops)}"
     words = rest.replace("|", "/").split()
     return f"{cls}: {' '.join(words[:8])}{' …' if len(words) > 8 else ''}" if words else cls
 
@@ -252,10 +257,14 @@ def main():
                    help="keep the other frontend's fields and header, and the models not run, from --json/--out")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per model (its subprocess is killed)")
     p.add_argument("--note", default="", help="a sentence appended to the header (e.g. how the machine was loaded)")
-    p.add_argument("--from-json", metavar="HEADER", help="rewrite --out from --json with this header; run nothing")
+    p.add_argument("--from-json", metavar="HEADER", help="rewrite --out from --json with this header (\"\": keep --out's header); run nothing")
     args = p.parse_args()
-    if args.from_json:
-        write_doc(json.loads(Path(args.json).read_text()), Path(args.out), f"{args.from_json} {args.note}".strip())
+    if args.from_json is not None:
+        header = f"{args.from_json} {args.note}".strip()
+        if not header:  # --from-json "": keep the header paragraphs of --out
+            old = _old_headers(Path(args.out))
+            header = "\n\n".join(old[k] for k in ("torchscript", "export") if k in old)
+        write_doc(json.loads(Path(args.json).read_text()), Path(args.out), header)
         print(f"wrote {args.out}")
         return 0
 
