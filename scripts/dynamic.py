@@ -6,6 +6,13 @@ reference evaluation of the network with eager torch at three shapes inside the 
 
     python scripts/dynamic.py            # both models, then 19 torchvision models with a dynamic batch
     python scripts/dynamic.py --quick    # ResNet-18 at 64x64 and a 2-layer BERT (what the tests run)
+    python scripts/dynamic.py --only resnet50 --frontend export   # one model, one frontend; prints
+                                         # its JSON row and writes nothing unless --out is given
+
+Each model goes through both frontends (``--frontend`` picks one): TorchScript (``torch.jit.trace``
+twice, the default of ``trtgraph.convert``) and torch.export (``frontend="export"``: the same
+``dynamic_shapes`` become the profile from the symbolic sizes). A frontend that fails on a model
+gives a row with its error instead of stopping the run.
 """
 from __future__ import annotations
 
@@ -50,12 +57,12 @@ ZOO = ["alexnet", "vgg11_bn", "resnet18", "squeezenet1_1", "densenet121", "mobil
        "fasterrcnn_resnet50_fpn.backbone"]
 
 
-def zoo_cases():
-    """Torchvision models of the zoo with a dynamic batch 1..6 (example batch 2)."""
+def zoo_cases(wanted=()):
+    """Torchvision models of the zoo with a dynamic batch 1..6 (example batch 2); ``wanted``: only these."""
     import zoo_models
 
     for zm in zoo_models.all_models("tiny"):
-        if zm.name not in ZOO:
+        if zm.name not in ZOO or (wanted and zm.name not in wanted):
             continue
         model, inputs = zm.build()
         x = inputs[0]
@@ -71,70 +78,131 @@ def make(shape, like, g):
     return torch.randint(0, 1000, shape, generator=g)
 
 
-def run_case(c, precision="fp32") -> dict:
+def run_case(c, precision="fp32", frontend="torchscript", keep_going=False) -> dict:
+    """One model through one frontend; ``keep_going``: an exception becomes the row's ``error``."""
     g = torch.Generator().manual_seed(1)
-    t0 = time.perf_counter()
-    conv = trtgraph.convert(c["model"], c["example"], input_names=c["names"], dynamic_shapes=c["dynamic"],
-                            precision=precision, **c.get("options", {}))
-    t_convert = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    engine = conv.build()
-    t_build = time.perf_counter() - t0
-    row = dict(model=c["name"], precision=precision, layers=conv.num_layers, convert_s=round(t_convert, 2),
-               build_s=round(t_build, 1), engine_mb=round(len(engine) / 2 ** 20, 1),
-               network_inputs={conv.network.get_input(i).name: list(conv.network.get_input(i).shape)
-                               for i in range(conv.network.num_inputs)},
-               profile={k: [list(s) for s in v] for k, v in conv.profiles.items()}, shapes=[])
-    for shapes in c["shapes"]:
-        inputs = [make(s, x, g) for s, x in zip(shapes, c["example"])]
-        got = conv.evaluate(*inputs)
-        with torch.no_grad():
-            want = _flatten(c["model"](*inputs))
-        worst = max(errors(a.float(), b.float())[1] for a, b in zip(got, want))
-        row["shapes"].append(dict(inputs=[list(s) for s in shapes], max_rel=worst))
+    row = dict(model=c["name"], frontend=frontend, precision=precision)
+    stage = "convert"
+    try:
+        t0 = time.perf_counter()
+        conv = trtgraph.convert(c["model"], c["example"], input_names=c["names"], dynamic_shapes=c["dynamic"],
+                                precision=precision, frontend=frontend, **c.get("options", {}))
+        t_convert = time.perf_counter() - t0
+        stage = "build engine"
+        t0 = time.perf_counter()
+        engine = conv.build()
+        t_build = time.perf_counter() - t0
+        row.update(layers=conv.num_layers, convert_s=round(t_convert, 2),
+                   build_s=round(t_build, 1), engine_mb=round(len(engine) / 2 ** 20, 1),
+                   network_inputs={conv.network.get_input(i).name: list(conv.network.get_input(i).shape)
+                                   for i in range(conv.network.num_inputs)},
+                   profile={k: [list(s) for s in v] for k, v in conv.profiles.items()}, shapes=[])
+        del engine
+        stage = "verify"
+        for shapes in c["shapes"]:
+            inputs = [make(s, x, g) for s, x in zip(shapes, c["example"])]
+            got = conv.evaluate(*inputs)
+            with torch.no_grad():
+                want = _flatten(c["model"](*inputs))
+            worst = max(errors(a.float(), b.float())[1] for a, b in zip(got, want))
+            row["shapes"].append(dict(inputs=[list(s) for s in shapes], max_rel=worst))
+    except Exception as exc:  # a failing frontend is a row of the table
+        if not keep_going:
+            raise
+        lines = str(exc).strip().splitlines()
+        row.update(stage=stage, error=f"{type(exc).__name__}: {' '.join(lines[:3])}"[:500])
     return row
+
+
+FRONTENDS = {"torchscript": "TorchScript", "export": "export"}
+
+
+def _bad(row, bound) -> bool:
+    return "error" in row or any(s["max_rel"] >= bound for s in row["shapes"])
+
+
+def _cell_error(row) -> str:
+    words = row["error"].replace("|", "/").split()
+    return f"failed at {row['stage']}: {' '.join(words[:10])}{' …' if len(words) > 10 else ''}"
+
+
+def write_doc(out: pathlib.Path, rows: list, zoo_rows: list):
+    out.with_suffix(".json").write_text(json.dumps(rows + zoo_rows, indent=1) + "\n")
+    lines = ["# Dynamic shapes: reference evaluation vs eager at three shapes",
+             "", "Generated by `python scripts/dynamic.py` (fp32, random weights; engine built and serialized "
+             "with the optimization profile; the reference evaluator runs the network at each shape). Each model "
+             "goes through both frontends: TorchScript (`torch.jit.trace`, traced twice) and torch.export "
+             "(`frontend=\"export\"`, the profile from the symbolic sizes).", "",
+             "| model | frontend | network inputs | profile (min / opt / max) | layers | convert s | build s | "
+             "shape: max rel error vs eager |", "|---|---|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        fe = FRONTENDS[r["frontend"]]
+        if "error" in r:
+            lines.append(f"| {r['model']} | {fe} | | | | | | {_cell_error(r)} |")
+            continue
+        prof = "; ".join(f"{k}: {' / '.join(str(tuple(s)) for s in v)}" for k, v in r["profile"].items())
+        ins = ", ".join(f"{k} {tuple(v)}" for k, v in r["network_inputs"].items())
+        errs = "<br>".join(f"{tuple(s['inputs'][0])}: {s['max_rel']:.2e}" for s in r["shapes"])
+        lines.append(f"| {r['model']} | {fe} | {ins} | {prof} | {r['layers']} | {r['convert_s']} | {r['build_s']} "
+                     f"| {errs} |")
+    if zoo_rows:
+        by_model = {}
+        for r in zoo_rows:
+            by_model.setdefault(r["model"], {})[r["frontend"]] = r
+        lines += ["", "## Torchvision models with a dynamic batch (1..6, example batch 2)", "",
+                  "| model | layers | TorchScript: convert s | TorchScript: max rel error at batch 1 / 5 / 6 | "
+                  "export: convert s | export: max rel error at batch 1 / 5 / 6 |", "|---|---:|---:|---|---:|---|"]
+        for name, fes in by_model.items():
+            layers = next((r["layers"] for r in fes.values() if "layers" in r), "")
+            cells = []
+            for fe in FRONTENDS:
+                r = fes.get(fe)
+                if r is None:
+                    cells += ["", "not run"]
+                elif "error" in r:
+                    cells += ["", _cell_error(r)]
+                else:
+                    cells += [str(r["convert_s"]), " / ".join(f"{s['max_rel']:.1e}" for s in r["shapes"])]
+            lines.append(f"| {name} | {layers} | {' | '.join(cells)} |")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}.md and {out}.json")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", default="docs/dynamic")
+    p.add_argument("--out", help="write OUT.md and OUT.json (default: docs/dynamic for a full run; "
+                                 "nothing with --quick or --only)")
     p.add_argument("--no-zoo", action="store_true", help="skip the torchvision zoo with a dynamic batch")
+    p.add_argument("--frontend", default="both", choices=["both", *FRONTENDS])
+    p.add_argument("--only", nargs="+", metavar="MODEL",
+                   help="run these models only (resnet50, bert_base, or names of the torchvision list; "
+                        "resnet18 / bert_tiny with --quick)")
     args = p.parse_args(argv)
-    rows = []
-    for c in cases(args.quick):
-        row = run_case(c)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-    zoo_rows = []
-    if not args.quick and not args.no_zoo:
-        for c in zoo_cases():
-            row = run_case(c)
-            print(json.dumps(row), flush=True)
-            zoo_rows.append(row)
-    if not args.quick:
-        out = pathlib.Path(args.out)
-        out.with_suffix(".json").write_text(json.dumps(rows + zoo_rows, indent=1) + "\n")
-        lines = ["# Dynamic shapes: reference evaluation vs eager at three shapes",
-                 "", "Generated by `python scripts/dynamic.py` (fp32, random weights; engine built and serialized "
-                 "with the optimization profile; the reference evaluator runs the network at each shape).", "",
-                 "| model | network inputs | profile (min / opt / max) | layers | convert s | build s | "
-                 "shape: max rel error vs eager |", "|---|---|---|---:|---:|---:|---|"]
-        for r in rows:
-            prof = "; ".join(f"{k}: {' / '.join(str(tuple(s)) for s in v)}" for k, v in r["profile"].items())
-            ins = ", ".join(f"{k} {tuple(v)}" for k, v in r["network_inputs"].items())
-            errs = "<br>".join(f"{tuple(s['inputs'][0])}: {s['max_rel']:.2e}" for s in r["shapes"])
-            lines.append(f"| {r['model']} | {ins} | {prof} | {r['layers']} | {r['convert_s']} | {r['build_s']} | {errs} |")
-        if zoo_rows:
-            lines += ["", "## Torchvision models with a dynamic batch (1..6, example batch 2)", "",
-                      "| model | layers | convert s | max rel error at batch 1 / 5 / 6 |", "|---|---:|---:|---|"]
-            for r in zoo_rows:
-                errs = " / ".join(f"{s['max_rel']:.1e}" for s in r["shapes"])
-                lines.append(f"| {r['model']} | {r['layers']} | {r['convert_s']} | {errs} |")
-        out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-        print(f"wrote {out}.md and {out}.json")
-    bad = [r for r in rows + zoo_rows if any(s["max_rel"] >= 1e-3 if r in zoo_rows else s["max_rel"] >= 1e-4
-                                             for s in r["shapes"])]
+    frontends = list(FRONTENDS) if args.frontend == "both" else [args.frontend]
+    out = args.out or (None if args.quick or args.only else "docs/dynamic")
+    wanted = set(args.only or ())
+    known = {"resnet18", "bert_tiny"} if args.quick else {"resnet50", "bert_base", *ZOO}
+    if wanted - known:
+        p.error(f"unknown models for --only: {sorted(wanted - known)} (known: {', '.join(sorted(known))})")
+
+    def run(case_iter, rows):
+        for c in case_iter:
+            if wanted and c["name"] not in wanted:
+                continue
+            for fe in frontends:
+                row = run_case(c, frontend=fe, keep_going=True)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+
+    rows, zoo_rows = [], []
+    if not wanted or wanted & {"resnet50", "bert_base", "resnet18", "bert_tiny"}:
+        run(cases(args.quick), rows)
+    if not args.quick and not args.no_zoo and (not wanted or wanted & set(ZOO)):
+        run(zoo_cases(wanted), zoo_rows)
+    if out:
+        write_doc(pathlib.Path(out), rows, zoo_rows)
+    bad = [r for r in rows if _bad(r, 1e-4)] + [r for r in zoo_rows if _bad(r, 1e-3)]
     return 1 if bad else 0
 
 
