@@ -204,6 +204,7 @@ case("dropout_identity", nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Drop
      ["aten::dropout", "aten::feature_dropout", "aten::alpha_dropout", "aten::feature_alpha_dropout"])
 case("to_type_as", Fn(lambda m, x: (x > 0).to(x.dtype) + (x > 0.5).type_as(x) + x.detach().clone()), [r(3, 4)],
      ["aten::to", "aten::type_as", "aten::detach", "aten::clone"])
+case("alias", Fn(lambda m, x: torch.ops.aten.alias(x * 2) + 1), [r(3, 4)], ["aten::alias"])
 
 
 @pytest.mark.parametrize("module,inputs,ops", CASES)

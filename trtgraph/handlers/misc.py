@@ -25,6 +25,12 @@ def detach(ctx, self):
     return self
 
 
+@register_node_handler("aten::alias(Tensor(a) self) -> Tensor(a)")
+def alias(ctx, self):
+    """``torch.export`` decompositions leave ``alias`` between views (torchvision's Swin): the same tensor."""
+    return self
+
+
 @register_node_handler("aten::clone(Tensor self, *, MemoryFormat? memory_format=None) -> Tensor")
 def clone(ctx, self, memory_format=None):
     return self
