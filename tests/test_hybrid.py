@@ -400,3 +400,23 @@ def test_reading_a_static_size_is_no_dependency():
     assert len(hc.segments) == 1
     assert [n.kind() for n in hc.partition.torch_nodes] == ["aten::lgamma"]
     _check_matches(hc, m, x)
+
+
+class _LoopOfUnsupported(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 3))
+
+    def forward(self, x):
+        y = self.a(x)
+        parts = [torch.lgamma(y[:, i:i + 1] + 2.0) for i in range(4)]  # one source line, four nodes
+        return torch.cat(parts, 1)
+
+
+def test_report_groups_a_loop_of_torch_nodes():
+    x = torch.rand(1, 3, 10, 10)
+    hc = trtgraph.convert(_LoopOfUnsupported().eval(), [x], fallback=True)
+    assert sum(1 for n in hc.partition.torch_nodes if n.kind() == "aten::lgamma") == 4
+    lines = [line for line in hc.report().splitlines() if "aten::lgamma" in line]
+    assert len(lines) == 1 and "(x4)" in lines[0] and "no handler" in lines[0]
+    assert hc.verify(x).ok

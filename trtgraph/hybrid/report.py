@@ -113,8 +113,15 @@ def format_plan(plan: dict, dynamic: dict = None) -> str:
             lines.append(f"    dynamic profile {name}: min {prof[0]} opt {prof[1]} max {prof[2]}")
     if plan["torch_nodes"]:
         lines.append("  torch nodes:")
+        # the same op at the same line for the same reason (a Python loop) is one line, with its count
+        groups: dict = {}
         for t in plan["torch_nodes"]:
-            where = f" in module '{t['scope']}'" if t["scope"] else ""
-            src = f" at {t['source']}" if t["source"] else ""
-            lines.append(f"    {t['kind']}{where}{src}: {t['reason']} ({t['flops_share']:.1%} of FLOPs)")
+            key = (t["kind"], t["scope"], t["source"], t["reason"])
+            count, share = groups.get(key, (0, 0.0))
+            groups[key] = (count + 1, share + t["flops_share"])
+        for (kind, scope, source, reason), (count, share) in groups.items():
+            where = f" in module '{scope}'" if scope else ""
+            src = f" at {source}" if source else ""
+            times = f" (x{count})" if count > 1 else ""
+            lines.append(f"    {kind}{times}{where}{src}: {reason} ({share:.1%} of FLOPs)")
     return "\n".join(lines)
