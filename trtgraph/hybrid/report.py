@@ -8,6 +8,8 @@ lists, constants) counts nothing.
 """
 from __future__ import annotations
 
+import re
+
 import math
 
 from .. import frontend
@@ -116,10 +118,11 @@ def format_plan(plan: dict, dynamic: dict = None) -> str:
         # the same op at the same line for the same reason (a Python loop) is one line, with its count
         groups: dict = {}
         for t in plan["torch_nodes"]:
-            key = (t["kind"], t["scope"], t["source"], t["reason"])
-            count, share = groups.get(key, (0, 0.0))
-            groups[key] = (count + 1, share + t["flops_share"])
-        for (kind, scope, source, reason), (count, share) in groups.items():
+            key = (t["kind"], t["scope"], t["source"], re.sub(r"%[\w.]+", "%...", t["reason"]))
+            count, share, first = groups.get(key, (0, 0.0, t["reason"]))
+            groups[key] = (count + 1, share + t["flops_share"], first)
+        for (kind, scope, source, general), (count, share, first) in groups.items():
+            reason = general if count > 1 else first
             where = f" in module '{scope}'" if scope else ""
             src = f" at {source}" if source else ""
             times = f" (x{count})" if count > 1 else ""
