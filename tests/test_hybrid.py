@@ -6,7 +6,7 @@ import torch
 
 import trtgraph
 from trtgraph.errors import InputError, UnsupportedOpsError
-from trtgraph.hybrid import HybridConversion, HybridModule
+from trtgraph.hybrid import HybridConversion, HybridModule, HybridWarning
 from trtgraph.registry import lookup
 
 
@@ -419,4 +419,22 @@ def test_report_groups_a_loop_of_torch_nodes():
     assert sum(1 for n in hc.partition.torch_nodes if n.kind() == "aten::lgamma") == 4
     lines = [line for line in hc.report().splitlines() if "aten::lgamma" in line]
     assert len(lines) == 1 and "(x4)" in lines[0] and "no handler" in lines[0]
+    assert hc.verify(x).ok
+
+
+def test_torch_executed_ops_are_checked():
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(inplace=True), torch.nn.Conv2d(4, 4, 3),
+                            torch.nn.ReLU(), torch.nn.Conv2d(4, 4, 1)).eval()
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(InputError, match="not a torch op"):
+        trtgraph.convert(m, [x], fallback=True, torch_executed_ops=["aten::rleu"])  # a typo
+    with pytest.raises(InputError, match="without its overload"):
+        trtgraph.convert(m, [x], fallback=True, torch_executed_ops=["aten::relu.default"])
+    with pytest.warns(HybridWarning, match="no aten::gelu node"):
+        trtgraph.convert(m, [x], fallback=True, torch_executed_ops=["aten::gelu"])
+    with pytest.warns(HybridWarning, match="matches no module path"):
+        trtgraph.convert(m, [x], fallback=True, torch_executed_modules=["layer9"])
+    # aten::relu covers the in-place relu_ too
+    hc = trtgraph.convert(m, [x], fallback=True, torch_executed_ops=["aten::relu"], min_block_size=1)
+    assert sorted(n.kind() for n in hc.partition.torch_nodes) == ["aten::relu", "aten::relu_"]
     assert hc.verify(x).ok

@@ -150,6 +150,11 @@ def _op_packet(key: str):
         return None
 
 
+def op_exists(key: str) -> bool:
+    """Whether ``ns::name`` names an op of ``torch.ops`` (any overload)."""
+    return _op_packet(key) is not None
+
+
 def _check_binding(key: str, fn, seed: bool) -> None:
     """The key names a real torch op (overload included), and the handler can take the arguments
     of at least one of its overloads by name (``**kwargs`` takes any)."""

@@ -11,7 +11,9 @@ each segment into a normal :class:`trtgraph.Conversion`, ``module`` runs the who
 """
 from __future__ import annotations
 
+import re
 import time
+import warnings
 
 import torch
 from torch.utils import _pytree as pt
@@ -22,8 +24,9 @@ from ..api import DEFAULT_ATOL, DEFAULT_RTOL, OutputError, VerifyReport
 from ..debug import errors
 from ..dtypes import PRECISIONS
 from ..dynamic import ShapeFacts, compare_traces
-from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOpsError
+from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOpsError, user_stacklevel
 from ..pytree import Structure, flatten_inputs, is_simple_output
+from ..registry import op_exists
 from ..serialization import metadata_from_conversion
 from .classify import classify
 from .files import save_hybrid
@@ -254,6 +257,25 @@ def _data_facts(model, graph, examples, cls) -> ShapeFacts:
     return facts
 
 
+def _warn_unmatched(graph, ops, modules) -> None:
+    """A ``torch_executed_ops`` entry or ``torch_executed_modules`` pattern that matches nothing in the
+    traced graph is most likely a mistake: say so (the conversion goes on)."""
+    kinds = {n.kind() for n in graph.nodes()}
+    kinds |= {k[:-1] for k in kinds if k.endswith("_") and not k.endswith("__")}  # relu_ counts as relu
+    scopes = {frontend.scope_of(n) for n in graph.nodes()}
+    paths = {".".join(s.split(".")[:k]) for s in scopes if s for k in range(1, len(s.split(".")) + 1)}
+    for op in ops or ():
+        if op not in kinds:
+            warnings.warn(f"torch_executed_ops: the traced graph has no {op} node (it has "
+                          f"{len(kinds)} op kinds; `trtgraph ops MODEL` lists them)", HybridWarning,
+                          stacklevel=user_stacklevel())
+    for pattern in modules or ():
+        if not any(re.fullmatch(pattern, path) for path in paths):
+            warnings.warn(f"torch_executed_modules: {pattern!r} matches no module path of the model (paths look "
+                          f"like {sorted(paths, key=len)[-1] if paths else 'layer1.0.conv1'!r})", HybridWarning,
+                          stacklevel=user_stacklevel())
+
+
 def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, output_names=None,
                    fallback: bool = True, torch_executed_ops=None, torch_executed_modules=None,
                    min_block_size: int | None = None, dynamic_max: int | None = None,
@@ -273,6 +295,12 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     for op in torch_executed_ops or ():
         if "::" not in op:
             raise InputError(f"torch_executed_ops: {op!r} is not an op name like 'aten::{op}'")
+        if "." in op.partition("::")[2]:
+            raise InputError(f"torch_executed_ops: give {op!r} without its overload ({op.split('.')[0]!r}): every "
+                             "overload of the op runs in torch")
+        if not op_exists(op):
+            raise InputError(f"torch_executed_ops: {op!r} is not a torch op (a typo would keep the op in TensorRT "
+                             "without a word)")
     min_block_size = 3 if min_block_size is None else min_block_size
     dynamic_max = DEFAULT_DYNAMIC_MAX if dynamic_max is None else dynamic_max
     if not isinstance(min_block_size, int) or min_block_size < 1:
@@ -292,6 +320,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     traced_model = wrapper if wrapper is not None else model
     fill_types(traced_model, graph, examples)
     cls = classify(trace, graph, findings, ShapeFacts(), strict, torch_executed_ops, torch_executed_modules)
+    _warn_unmatched(graph, torch_executed_ops, torch_executed_modules)
     if cls.global_problems:
         raise UnsupportedOpsError([p + " (a value Python read during tracing is a constant in the trace; running "
                                    "that part in torch cannot bring the computation back)" for p in cls.global_problems])

@@ -20,7 +20,7 @@ from .. import frontend
 from ..dynamic import ShapeFacts
 from ..errors import InputError
 from ..walker.analysis import Analysis
-from ..walker.kinds import _SIZE_OPS
+from ..walker.kinds import _SIZE_OPS, is_inplace
 from ..walker.prims import _PRIM_HANDLERS
 from .blocks import free_inputs
 
@@ -156,7 +156,7 @@ def _torch_reason(node, kind, analyser, ops, modules) -> str | None:
     if data_dependent(node):
         what = "indexing with a boolean mask" if kind == "aten::index" else kind
         return f"{what}: its output shape depends on the input data"
-    if kind in ops:
+    if kind in ops or (is_inplace(kind) and kind[:-1] in ops):
         return f"{kind} is in torch_executed_ops"
     scope = frontend.scope_of(node)
     parts = scope.split(".") if scope else []
