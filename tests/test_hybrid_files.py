@@ -29,22 +29,9 @@ from trtgraph.errors import (DisallowedOpError, EngineFormatError, EngineIntegri
 from trtgraph.hybrid import HybridModule, HybridWarning
 from trtgraph.hybrid import files
 
-FN_NAME = "test_hybrid_files.Square"
+from test_hybrid import Masked, Square, block  # noqa: E402 - the models the core tests use
 
-
-class Square(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, k):
-        return x * x * k
-
-    @staticmethod
-    def backward(ctx, g):  # pragma: no cover - never trained here
-        return g, None
-
-
-def block(cin, cout):
-    return torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 3, padding=1), torch.nn.BatchNorm2d(cout),
-                               torch.nn.ReLU(), torch.nn.Conv2d(cout, cout, 3, padding=1), torch.nn.ReLU())
+FN_NAME = f"{Square.__module__}.Square"  # how a saved program names the custom Function
 
 
 class Mixed(torch.nn.Module):
@@ -230,21 +217,6 @@ def test_scripted_control_flow_round_trip(saved_scripted, tmp_path):
 
     with pytest.raises(HybridSchemaError, match="block output"):
         _mutate_and_load(_copy(folder, tmp_path), drop_loop_output)
-
-
-class Masked(torch.nn.Module):
-    """Boolean-mask indexing in torch; the head after it is a segment with a dynamic profile (min 1 row)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.l1, self.l2 = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
-
-    def forward(self, x):
-        y = torch.relu(self.conv(x)) - 0.2
-        rows = y.permute(0, 2, 3, 1).reshape(-1, 4)
-        keep = rows[rows[:, 0] > 0]
-        return torch.sigmoid(self.l2(torch.relu(self.l1(keep)))), y.mean()
 
 
 def test_outside_the_profile_the_saved_torch_program_runs(tmp_path):

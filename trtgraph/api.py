@@ -283,16 +283,23 @@ def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[S
                              param_exclude=param_exclude, precision=precision, progress=progress,
                              dynamic_shapes=dynamic_shapes, precision_policy=precision_policy,
                              fold_batch_norm=fold_batch_norm, strict=strict, _defer_shape_guards=True)
-        outs = graph.outputs
-        default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
-        onames = list(output_names) if output_names else default
-        if len(onames) != len(outs):
-            raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
-        check_names(names, onames)
-        graph.mark_outputs(onames)
+        onames = _mark_outputs(graph, names, output_names)
     conv = Conversion(model, builder, network, graph, precision, names, onames, time.perf_counter() - t0)
     _check_pending_shape_guards(conv)
     return conv
+
+
+def _mark_outputs(graph, input_names: list, output_names) -> list:
+    """Name (``output_names``, else the model's dict keys, else ``output_i``), check and mark the
+    graph's outputs; returns the names."""
+    outs = graph.outputs
+    default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
+    onames = list(output_names) if output_names else default
+    if len(onames) != len(outs):
+        raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
+    check_names(input_names, onames)
+    graph.mark_outputs(onames)
+    return onames
 
 
 def _check_pending_shape_guards(conv: "Conversion") -> None:
@@ -343,12 +350,6 @@ def convert_export(model, inputs=None, precision: str = "fp32", input_names: Opt
                                           precision_policy=precision_policy, fold_batch_norm=fold_batch_norm,
                                           strict=strict)
         names = list(input_names) if input_names else [f"input_{i}" for i in range(len(graph.example_inputs))]
-        outs = graph.outputs
-        default = graph.output_keys or [f"output_{i}" for i in range(len(outs))]
-        onames = list(output_names) if output_names else default
-        if len(onames) != len(outs):
-            raise InputError(f"{len(onames)} output_names for {len(outs)} model outputs")
-        check_names(names, onames)
-        graph.mark_outputs(onames)
+        onames = _mark_outputs(graph, names, output_names)
     eager = model if isinstance(model, torch.nn.Module) else ProgramModule(program)
     return Conversion(eager, builder, network, graph, precision, names, onames, time.perf_counter() - t0)

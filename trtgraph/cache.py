@@ -70,6 +70,18 @@ from .cache_store import (CacheEntry, DEFAULT_MAX_BYTES, cache_disabled_by_env, 
 
 # --------------------------------------------------------------------------- compile
 
+
+def _writable_or_none(folder, path):
+    """``path`` when the cache folder can be written, else None (after a warning: the engine is
+    built without caching)."""
+    why = writable_reason(folder)
+    if why is None:
+        return path
+    warnings.warn(f"trtgraph cache: cannot write to the cache folder {folder} ({why}); building "
+                  "without caching. To fix: make it writable, or pass cache_dir= / set "
+                  "TRTGRAPH_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=user_stacklevel())
+    return None
+
 def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: bool = True, device=None,  # noqa: A001
             workspace: Optional[int] = None, cache_max_bytes=None, **convert_kwargs):
     """Convert ``model`` (traced on ``inputs``), build the engine and return a :class:`~trtgraph.TRTModule`,
@@ -102,12 +114,7 @@ def compile(model, inputs, precision: str = "fp32", cache_dir=None, use_cache: b
                 module = TRTModule(engine, meta, device=device, verify=False)
                 module.source_path, module.cache_hit, module.cache_path = str(path), True, str(path)
                 return module
-        why = writable_reason(folder)
-        if why is not None:
-            warnings.warn(f"trtgraph cache: cannot write to the cache folder {folder} ({why}); building "
-                          "without caching. To fix: make it writable, or pass cache_dir= / set "
-                          "TRTGRAPH_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=user_stacklevel())
-            path = None
+        path = _writable_or_none(folder, path)
     conv = convert(model, _examples(inputs)[2], precision=precision, **convert_kwargs)
     engine = conv.build(workspace)
     meta = ser.metadata_from_conversion(conv, engine, model_hash_hex=mhash, extra={"cache_key": key})
@@ -157,12 +164,7 @@ def _compile_hybrid(model, inputs, precision, cache_dir, use_cache, device, work
                 _touch(path / "hybrid.json")
                 module.cache_hit, module.cache_path = True, str(path)
                 return module
-        why = writable_reason(folder)
-        if why is not None:
-            warnings.warn(f"trtgraph cache: cannot write to the cache folder {folder} ({why}); building "
-                          "without caching. To fix: make it writable, or pass cache_dir= / set "
-                          "TRTGRAPH_CACHE_DIR to a writable folder", RuntimeWarning, stacklevel=user_stacklevel())
-            path = None
+        path = _writable_or_none(folder, path)
     hc = convert(model, _examples(inputs)[2], precision=precision, **convert_kwargs)
     hc.build(workspace)
     if path is not None:
