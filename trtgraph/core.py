@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import torch
 
-from . import frontend
+from . import frontend, ir
 from .context import ConversionContext
 from .dtypes import to_torch, to_trt
 from .dynamic import (ShapeFacts, compare_traces, network_shape, parse_ranges, profile_shapes, resized,
@@ -31,6 +31,7 @@ from .pytree import MODEL_KEY, flatten_inputs, is_simple_output, structure_of_ou
 from .network_state import (_NetworkState, _current_state, _push_debug_network, _stack,  # noqa: E402,F401
                             current_network, has_trt_tensor, is_trt_tensor, trt_network)
 from .walker.analysis import Analysis
+from .walker.bn_fold import BatchNormFolds
 from .walker.checks import Checks
 from .walker.emit import Emission
 from .walker.kinds import (_CREATION_OPS, _NETWORK_CONSTANT_OPS, _SHAPE_OPS, _SIZE_OPS, _VIEW_OPS,  # noqa: F401
@@ -54,6 +55,10 @@ class _Walker(Analysis, Emission, Checks):
         self.relaxed: list = []  # refusals that strict=False turned into warnings
         self.network = state.network
         self.trace = trace
+        if not isinstance(torch_graph, ir.Graph):  # a TorchScript graph: the walker reads only trtgraph.ir
+            torch_graph = frontend.to_ir(torch_graph)
+            if facts is not None:
+                facts = facts.remapped(torch_graph.value_of)
         self.g = torch_graph
         self.verbose = verbose
         try:
@@ -76,8 +81,7 @@ class _Walker(Analysis, Emission, Checks):
         self.sized: set = set()  # values computed only from dynamic input sizes
         self.network_constants: set = set()  # network tensors that do not depend on the inputs (Q/DQ weights)
         self.fold_batch_norm = fold_batch_norm
-        self.bn_into_conv: dict = {}  # convolution node -> (scale, shift, batch_norm node)
-        self.bn_folded: set = set()  # batch_norm nodes folded into the convolution before them
+        self.bn_folds = BatchNormFolds()  # planned by the analysis when fold_batch_norm (walker/bn_fold.py)
 
     # ----------------------------------------------------------- up-front analysis
 
@@ -261,6 +265,7 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
                      as_policy(precision_policy), fold_batch_norm, findings, strict)
     outputs, records = walker.run(net_inputs)
     graph.nodes = records
+    graph.ir = walker.g
     graph.fp32_nodes = list(walker.fp32_nodes)
     graph.trace_warnings = list(walker.relaxed)
     graph.trace_findings = findings

@@ -130,6 +130,12 @@ class ShapeFacts:
     def axes(self, value) -> frozenset:
         return self.dynamic.get(value, frozenset())
 
+    def remapped(self, value_of: dict) -> ShapeFacts:
+        """The same facts keyed by other values (``value_of``: old value -> new value)."""
+        def keyed(d):
+            return {value_of[v]: x for v, x in d.items() if v in value_of}
+        return ShapeFacts(keyed(self.dynamic), keyed(self.baked), keyed(self.second_shapes))
+
 
 def _values_equal(a, b) -> bool:
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):

@@ -36,7 +36,7 @@ from .dtypes import PRECISIONS, to_trt
 from .dynamic import ShapeFacts, network_shape, parse_ranges, profile_shapes, resized
 from .errors import InputError, ParameterError, TraceError, TrtGraphError
 from .export.graph import adapt
-from .export.ir import AttrTree, ExportGraph
+from . import ir
 from .export.program import (
     KEPT_OPS,
     decompose_missing,
@@ -56,8 +56,8 @@ class ExportedGraph:
     """What the walker needs: the adapted graph, its attribute tree and shape facts; plus the
     program, the example inputs and the dynamic ranges ``{name: {axis: (min, opt, max)}}``."""
 
-    graph: ExportGraph
-    root: AttrTree
+    graph: ir.Graph
+    root: ir.AttrTree
     program: object
     examples: list
     ranges: dict = field(default_factory=dict)
@@ -140,7 +140,7 @@ def _examples_not_one(examples: list, names: list, ranges: dict) -> list:
     return out
 
 
-def _check_program_inputs(graph: ExportGraph, examples: list, names: list, ranges: dict) -> None:
+def _check_program_inputs(graph: ir.Graph, examples: list, names: list, ranges: dict) -> None:
     """Example inputs given with an ExportedProgram must fit it: dtype, rank, static sizes, ranges."""
     from .frontend import traced_type
 
@@ -212,6 +212,7 @@ def torch2trt_export(model, inputs=None, input_names: list[str] | None = None, v
                      as_policy(precision_policy), fold_batch_norm, [], strict)
     outputs, records = walker.run(net_inputs)
     graph.nodes = records
+    graph.ir = walker.g
     graph.fp32_nodes = list(walker.fp32_nodes)
     graph.trace_warnings = list(walker.relaxed)
     graph.output_groups = [len(_flatten(o)) for o in outputs]

@@ -6,7 +6,6 @@ source lines, traced shapes/dtypes, and running a node with plain torch ops.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import warnings
 from dataclasses import dataclass
@@ -14,12 +13,10 @@ from typing import Any, Optional
 
 import torch
 
+from . import ir
 from .errors import InputError, TraceError
 from .pytree import MODEL_KEY, FlatModule, is_flat_args, tracer_refuses_outputs
-from .trace_checks import TensorReads, WarningClassifier, source_frames
-
-_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+from .trace_checks import TensorReads, WarningClassifier
 
 
 @contextlib.contextmanager
@@ -137,6 +134,8 @@ def node_kind(node) -> str:
 
 
 def node_overload(node) -> str:
+    if isinstance(node, ir.Node):
+        return node.overload
     schema = node_schema(node)
     if schema is None:
         return ""
@@ -144,6 +143,8 @@ def node_overload(node) -> str:
 
 
 def node_schema(node):
+    if isinstance(node, ir.Node):
+        return node.schema_obj
     try:
         text = node.schema()
     except RuntimeError:
@@ -155,6 +156,8 @@ def node_schema(node):
 
 def scope_of(node) -> str:
     """Module path of a node (``layer1.0.conv1``), '' for the top-level module."""
+    if isinstance(node, ir.Node):
+        return node.scope
     scope = node.scopeName()
     if not scope:
         return ""
@@ -171,15 +174,10 @@ def scope_of(node) -> str:
 
 
 def source_line(node) -> str:
-    """The innermost Python frame outside torch itself, as ``file:line (func)``; '' if unknown."""
-    frames = source_frames(node)
-    for file, line, func in frames:
-        if not file.startswith(_TORCH_DIR) and not file.startswith(_OWN_DIR):
-            return f"{file}:{line} ({func})"
-    if frames:
-        file, line, func = frames[0]
-        return f"{file}:{line} ({func})"
-    return ""
+    """The innermost Python frame outside torch and trtgraph, as ``file:line (func)``; '' if unknown."""
+    if isinstance(node, ir.Node):
+        return node.source
+    return ir.source_line_of(node.sourceRange())
 
 
 def describe(node) -> str:
@@ -202,6 +200,8 @@ class TracedType:
 
 def traced_type(value) -> Optional[TracedType]:
     """Shape and dtype the trace recorded for a tensor value (None when not a tensor)."""
+    if isinstance(value, ir.Value):
+        return TracedType(value.shape, value.dtype) if value.is_tensor else None
     t = value.type()
     if not isinstance(t, torch._C.TensorType):
         return None
@@ -250,3 +250,56 @@ def run_node_in_torch(node, values: list):
     with torch.no_grad():
         out = op(*args, **kwargs)
     return out
+
+
+# ---------------------------------------------------------------- the frontend-neutral graph
+
+_ATTR_READERS = {"s": "s", "i": "i", "f": "f", "t": "t", "ss": "ss", "is": "is_", "fs": "fs", "ts": "ts",
+                 "ival": "ival"}
+
+
+def _attributes(node) -> dict:
+    attrs = {}
+    for name in node.attributeNames():
+        reader = _ATTR_READERS.get(node.kindOf(name))
+        if reader is not None:
+            attrs[name] = getattr(node, reader)(name)
+    return attrs
+
+
+def to_ir(ts_graph) -> ir.Graph:
+    """A TorchScript graph as trtgraph's frontend-neutral graph (:mod:`trtgraph.ir`): same nodes
+    in the same order, values named as in TorchScript; ``graph.value_of`` maps each TorchScript
+    value to its :class:`trtgraph.ir.Value`, and each node's ``origin`` is its TorchScript node."""
+    g = ir.Graph("torchscript")
+    value_of = g.value_of
+
+    def value(v, node):
+        nv = ir.Value(node, v.debugName(), v.type())
+        value_of[v] = nv
+        return nv
+
+    def block(ts_block, nodes: list) -> None:
+        for n in ts_block.nodes():
+            kind = n.kind()
+            schema = n.schema() if kind.startswith("aten::") else "(no schema)"
+            node = ir.Node(kind, [value_of[v] for v in n.inputs()], schema, scope_of(n), n.sourceRange(),
+                           _attributes(n) if kind.startswith("prim::") else None, origin=n)
+            for b in n.blocks():
+                sub = ir.Block()
+                sub._inputs = [value(v, node) for v in b.inputs()]
+                block(b, sub._nodes)
+                sub._outputs = [value_of[v] for v in b.outputs()]
+                node._blocks.append(sub)
+            node._outputs = [value(v, node) for v in n.outputs()]
+            if kind == "prim::Constant":
+                node._outputs[0]._ivalue = constant_value(n)
+            nodes.append(node)
+
+    param = ir.Node("prim::Param", [])
+    g._inputs = [value(v, param) for v in ts_graph.inputs()]
+    param._outputs = list(g._inputs)
+    block(ts_graph, g._nodes)
+    g._outputs = [value_of[v] for v in ts_graph.outputs()]
+    ir.link_uses(g._nodes, g._outputs)
+    return g

@@ -29,6 +29,8 @@ from typing import Optional
 
 import torch
 
+from .ir import frames_of
+
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _SIZE_READS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::sym_size", "aten::sym_numel",
@@ -68,17 +70,9 @@ class TraceFinding:
                 "repeat the example's value for every input")
 
 
-_FRAME_RE = re.compile(r"^(?P<file>.*)\((?P<line>\d+)\): (?P<func>.*)$")
-
-
 def source_frames(node) -> list[tuple[str, int, str]]:
-    """The Python frames a TorchScript node's source range records: (file, line, function)."""
-    frames = []
-    for line in node.sourceRange().splitlines():
-        m = _FRAME_RE.match(line.strip())
-        if m:
-            frames.append((m.group("file"), int(m.group("line")), m.group("func")))
-    return frames
+    """The Python frames a node's source range records: (file, line, function)."""
+    return frames_of(node.sourceRange())
 
 
 def _frames(node) -> list[tuple[str, int]]:

@@ -9,7 +9,7 @@ import re
 import torch
 
 from ..errors import TraceError
-from .ir import _Type
+from ..ir import _Type
 
 
 _FRAME_RE = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.*)$')

@@ -1,8 +1,6 @@
-"""A graph adapter over the FX graph of a ``torch.export`` ExportedProgram.
-
-The walker (``trtgraph.core._Walker``) and the frontend helpers (``trtgraph.frontend``) read a
-TorchScript graph through a handful of methods. :class:`ExportGraph` offers the same methods over
-an exported program, so that the walker runs on it unchanged:
+"""The ``torch.export`` frontend's half of the graph: an ExportedProgram's FX graph as
+trtgraph's frontend-neutral graph (:mod:`trtgraph.ir`), the graph the TorchScript frontend also
+produces and the walker converts:
 
 - each ``call_function`` on an ``OpOverload`` becomes a node of kind ``aten::<name>`` whose
   ``schema()`` is the overload's schema text; its inputs are bound in schema order (missing
@@ -34,7 +32,7 @@ from typing import Any
 import torch
 
 from ..errors import TraceError
-from .ir import AttrTree, ExNode, ExportGraph, ExValue, _Type
+from ..ir import AttrTree, Graph, Node, Use, Value, _Type
 from .fxmeta import (bounded, _FRAME_RE, _Sizes, _scope, _source_range, _symbol_values, _tensor_type,  # noqa: F401
                      _type_of)
 
@@ -59,10 +57,10 @@ class _Builder:
     def __init__(self, ep, sizes: _Sizes):
         self.ep = ep
         self.sizes = sizes
-        self.g = ExportGraph()
-        self.env: dict = {}  # fx node -> ExValue, or list of ExValue (several results)
+        self.g = Graph("export")
+        self.env: dict = {}  # fx node -> Value, or list of Value (several results)
         self.unpacked: dict = {}  # fx node returning a list -> its ListUnpack outputs
-        self.attrs: dict = {}  # dotted path -> ExValue of its GetAttr
+        self.attrs: dict = {}  # dotted path -> Value of its GetAttr
         self.count = 0
 
     # ---- values and nodes
@@ -70,17 +68,17 @@ class _Builder:
         self.count += 1
         return f"{base}.{self.count}" if not base[-1:].isdigit() else f"{base}_{self.count}"
 
-    def _add(self, node: ExNode, n_out: int, types=None, names=None) -> list:
+    def _add(self, node: Node, n_out: int, types=None, names=None) -> list:
         for i in range(n_out):
             t = types[i] if types else None
             name = names[i] if names else self._name("v")
-            node._outputs.append(ExValue(node, name, t))
+            node._outputs.append(Value(node, name, t))
         for k, v in enumerate(node._inputs):
-            v._uses.append((node, k))
+            v._uses.append(Use(node, k))
         self.g._nodes.append(node)
         return node._outputs
 
-    def _typed(self, value: ExValue, val):
+    def _typed(self, value: Value, val):
         value._type = _type_of(val, self.sizes)
         if isinstance(val, torch.Tensor):
             axes = self.sizes.dynamic_axes(val.shape)
@@ -89,8 +87,8 @@ class _Builder:
                 self.g.second_shapes[value] = self.sizes.shape(val.shape, self.sizes.other)
         return value
 
-    def constant(self, value) -> ExValue:
-        node = ExNode("prim::Constant", [], attrs={"value": value})
+    def constant(self, value) -> Value:
+        node = Node("prim::Constant", [], attrs={"value": value})
         out = self._add(node, 1)[0]
         out._ivalue = value
         if value is None:
@@ -101,18 +99,18 @@ class _Builder:
             out._type = _Type(type(value).__name__)
         return out
 
-    def attribute(self, path: str) -> ExValue:
+    def attribute(self, path: str) -> Value:
         """The GetAttr chain from the root to ``path`` (shared prefixes)."""
         if path in self.attrs:
             return self.attrs[path]
         owner_path, _, name = path.rpartition(".")
         owner = self.attribute(owner_path) if owner_path else self.g._inputs[0]
-        node = ExNode("prim::GetAttr", [owner], attrs={"name": name})
+        node = Node("prim::GetAttr", [owner], attrs={"name": name})
         out = self._add(node, 1, names=[path.replace(".", "_") or "self"])[0]
         self.attrs[path] = out
         return out
 
-    def argument(self, a, scope: str, source: str) -> ExValue:
+    def argument(self, a, scope: str, source: str) -> Value:
         """An FX argument as a value: graph values, constants, lists of either."""
         from torch import fx
 
@@ -125,7 +123,7 @@ class _Builder:
             return v
         if isinstance(a, (list, tuple)) and any(isinstance(x, fx.Node) for x in a):
             items = [self.argument(x, scope, source) for x in a]
-            node = ExNode("prim::ListConstruct", items, scope=scope, source=source)
+            node = Node("prim::ListConstruct", items, scope=scope, source=source)
             return self._add(node, 1, types=[_Type("List")])[0]
         if isinstance(a, tuple):
             a = list(a)
@@ -136,9 +134,9 @@ class _Builder:
         from torch.export.graph_signature import InputKind
 
         if spec is None or spec.kind == InputKind.USER_INPUT:
-            v = ExValue(None, fx_node.name)
+            v = Value(None, fx_node.name)
             self._typed(v, fx_node.meta.get("val"))
-            v._node = ExNode("prim::Param", [])
+            v._node = Node("prim::Param", [])
             self.g._inputs.append(v)
             self.g.input_names.append(fx_node.name)
             self.env[fx_node] = v
@@ -173,7 +171,7 @@ class _Builder:
                 return self.convolution(fx_node, scope, source)
             return self.op(fx_node, target, scope, source)
         what = getattr(target, "__name__", str(target))
-        node = ExNode(f"prim::{what}", [], scope=scope, source=source)
+        node = Node(f"prim::{what}", [], scope=scope, source=source)
         outs = self._add(node, 1)
         self.env[fx_node] = self._typed(outs[0], fx_node.meta.get("val"))
         return None
@@ -196,8 +194,8 @@ class _Builder:
         if values is None:
             values = self._bind(schema, fx_node.args, fx_node.kwargs)
         ins = [self.argument(a, scope, source) for a in values]
-        node = ExNode(f"{schema.name}", ins, str(schema), scope, source)
-        node.fx_node = fx_node
+        node = Node(f"{schema.name}", ins, str(schema), scope, source)
+        node.fx_node = node.origin = fx_node
         val = fx_node.meta.get("val")
         n_ret = len(schema.returns)
         outs = self._add(node, n_ret, names=[fx_node.name] if n_ret == 1 else
@@ -206,7 +204,7 @@ class _Builder:
             self._typed(outs[0], val)
             self.env[fx_node] = outs[0]
             if isinstance(val, (list, tuple)) and any(u.target is operator.getitem for u in fx_node.users):
-                unpack = ExNode("prim::ListUnpack", [outs[0]], scope=scope, source=source)
+                unpack = Node("prim::ListUnpack", [outs[0]], scope=scope, source=source)
                 parts = self._add(unpack, len(val), names=[f"{fx_node.name}.{i}" for i in range(len(val))])
                 for p, v in zip(parts, val):
                     self._typed(p, v)
@@ -269,13 +267,13 @@ class _Builder:
             ins = []
             for k, v in zip(keys, values):
                 ins += [self.constant(k), v]
-            node = ExNode("prim::DictConstruct", ins)
+            node = Node("prim::DictConstruct", ins)
             self.g._outputs = self._add(node, 1, types=[_Type("Dict")])
         else:
-            node = ExNode("prim::TupleConstruct", values)
+            node = Node("prim::TupleConstruct", values)
             self.g._outputs = self._add(node, 1, types=[_Type("Tuple")])
         for k, v in enumerate(self.g._outputs):
-            v._uses.append((None, k))
+            v._uses.append(Use(None, k))
 
 
 def _dict_keys(spec) -> list | None:
@@ -288,7 +286,7 @@ def _dict_keys(spec) -> list | None:
     return keys
 
 
-def adapt(ep, example_inputs: list | None = None) -> tuple[ExportGraph, AttrTree]:
+def adapt(ep, example_inputs: list | None = None) -> tuple[Graph, AttrTree]:
     """The walker's view of ``ep``: ``(graph, attribute tree)``. ``example_inputs`` fix the values
     of the size symbols (else their hints)."""
     from torch.export.graph_signature import InputKind
@@ -298,7 +296,7 @@ def adapt(ep, example_inputs: list | None = None) -> tuple[ExportGraph, AttrTree
     root = AttrTree.from_tensors(tensors)
     sizes = _symbol_values(ep, example_inputs)
     b = _Builder(ep, sizes)
-    self_value = ExValue(ExNode("prim::Param", []), "self", _Type("Module"))
+    self_value = Value(Node("prim::Param", []), "self", _Type("Module"))
     b.g._inputs.append(self_value)
     specs = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
     for fx_node in ep.graph.nodes:

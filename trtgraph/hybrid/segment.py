@@ -169,7 +169,7 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
             outs, records = walker.run(net_inputs)
         except TrtGraphError as exc:
             back = {vmap[o].node(): o.node() for o in vmap if o.node() in set(seg["nodes"])}
-            node = back.get(walker.current)
+            node = back.get(getattr(walker.current, "origin", walker.current))
             if node is None:
                 raise
             raise SegmentNodeError(node, exc) from exc

@@ -5,16 +5,14 @@ from __future__ import annotations
 import warnings
 from typing import Optional
 
-import torch
-
 from .. import frontend
 from ..errors import UnsupportedOpsError, user_stacklevel
 from ..dynamic import baked_message
 from ..registry import Traced, lookup
 from ..trace_checks import NONDETERMINISTIC_OPS, TRAIN_RANDOM_OPS
 
-from ..handlers.norm import bn_affine
 from .kinds import (TraceCheckWarning, _CREATION_OPS, _NETWORK_CONSTANT_OPS, _SIZE_OPS, _VIEW_OPS, is_inplace)
+from .bn_fold import plan_batch_norm_folds
 from .prims import _PRIM_HANDLERS
 
 
@@ -168,31 +166,13 @@ class Analysis:
         return None
 
     def _plan_batch_norm_folds(self, tainted):
-        """Inference batch norms right after a convolution that nothing else reads: folded into
-        the convolution's weights and bias (one layer instead of three)."""
-        for node in self.g.nodes():
-            if node.kind() != "aten::batch_norm" or not self.needs_handler.get(node):
-                continue
-            x = node.inputsAt(0)
-            conv = x.node()
-            if conv.kind() != "aten::_convolution" or not self.needs_handler.get(conv) or len(x.uses()) != 1:
-                continue
-            cargs, bargs = self._static_args(conv, tainted), self._static_args(node, tainted)
-            if cargs is None or bargs is None or cargs.get("transposed") is not False or bargs.get("training"):
-                continue
-            params = [cargs.get("weight"), bargs.get("running_mean"), bargs.get("running_var")]
-            optional = [cargs.get("bias"), bargs.get("weight"), bargs.get("bias")]
-            if not all(isinstance(p, torch.Tensor) for p in params) or \
-                    not all(p is None or isinstance(p, torch.Tensor) for p in optional):
-                continue
-            if self.policy is not None and \
-                    self.policy.node_in_fp32(conv.kind(), frontend.scope_of(conv)) != \
-                    self.policy.node_in_fp32(node.kind(), frontend.scope_of(node)):
-                continue  # one of them is a float32 island: keep them apart
-            scale, shift = bn_affine(bargs.get("weight"), bargs.get("bias"), bargs["running_mean"],
-                                     bargs["running_var"], float(bargs["eps"]))
-            self.bn_into_conv[conv] = (scale, shift, node)
-            self.bn_folded.add(node)
+        """The batch-norm fold pass (:mod:`trtgraph.walker.bn_fold`) on this graph."""
+        def same_precision(conv, bn):
+            return self.policy is None or self.policy.node_in_fp32(conv.kind(), frontend.scope_of(conv)) == \
+                self.policy.node_in_fp32(bn.kind(), frontend.scope_of(bn))
+
+        self.bn_folds = plan_batch_norm_folds(self.g.nodes(), lambda n: bool(self.needs_handler.get(n)),
+                                              lambda n: self._static_args(n, tainted), same_precision)
 
     def _static_args(self, node, tainted):
         schema = frontend.node_schema(node)

@@ -82,8 +82,9 @@ class Emission:
                   f"{'  ' + str(self.ctx.shape(results[0])) if is_trt_tensor(results[0]) else ''}",
                   file=sys.stderr)
         fused = ""
-        if node in self.bn_into_conv:
-            fused = f"with {frontend.describe(self.bn_into_conv[node][2])} folded in"
+        bn = self.bn_folds.batch_norm_of(node)
+        if bn is not None:
+            fused = f"with {frontend.describe(bn)} folded in"
         return NodeRecord(index, kind, frontend.scope_of(node), frontend.source_line(node), results,
                           [v.debugName() for v in outs], layers, folded, fused)
 
@@ -117,17 +118,12 @@ class Emission:
         self.ctx.node_info = desc
         self.ctx.expected = [frontend.traced_type(v) for v in node.outputs()]
         self.ctx.expected_dynamic = [self.facts.axes(v) for v in node.outputs()]
-        if node in self.bn_folded:
+        if self.bn_folds.is_folded(node):
             x = node.inputsAt(0)
             if x in self.fp32_values:  # the folded convolution was a float32 island: pass its value on
                 self.fp32_values[node.output()] = self.fp32_values[x]
             return args["input"]  # already applied by the convolution before it
-        if node in self.bn_into_conv:
-            scale, shift, _ = self.bn_into_conv[node]
-            w = args["weight"]  # one new array per folded weight (in its dtype: no float64 copy)
-            args["weight"] = w * scale.to(w.dtype).reshape((-1,) + (1,) * (w.dim() - 1))
-            b = args["bias"].double() if args["bias"] is not None else torch.zeros_like(scale)
-            args["bias"] = (b * scale + shift).to(w.dtype)
+        args = self.bn_folds.fold_weights(node, args)
         reason = self._fp32_reason(node, args)
         try:
             if reason is None:

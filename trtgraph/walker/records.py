@@ -37,7 +37,8 @@ class Graph:
 
     def __init__(self, network, torch_graph, input_tensors, keep, debug, float_dtype):
         self.network = network
-        self.torch_graph = torch_graph
+        self.torch_graph = torch_graph  # the frontend's graph (TorchScript, or trtgraph.ir for export)
+        self.ir = None  # the trtgraph.ir.Graph the walker converted
         self.input_tensors = input_tensors
         self.nodes: list[NodeRecord] = []
         self.outputs: list = []
