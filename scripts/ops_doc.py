@@ -6,7 +6,7 @@ and the argument combinations it refuses.
 
 How each column is found (nothing is typed in by hand):
 - **key, family**: ``trtgraph.registered_keys()`` and the module the handler function lives in.
-- **dtypes covered**: every case of the case tables (``CASES`` in ``tests/test_handlers*.py``) is
+- **dtypes covered**: every case of the case tables (``CASES`` in ``tests/handlers/test_*.py``) is
   converted with ``trtgraph.convert``; for each node a handler converted (not constant-folded), the
   dtypes of the node's tensor inputs in the traced graph are recorded under the node's op key.
   A key no converted case reaches says "no case". Cases that fail to convert here are listed.
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import inspect
 import os
 import sys
@@ -41,10 +40,11 @@ SHORT = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "float64": "f64
 def _case_inputs(module_name, values):
     """(model, inputs, convert kwargs) of one case; the dynamic table stores shapes, not inputs."""
     model, second = values[0], values[1]
-    if module_name == "test_handlers_dynamic":
-        table = sys.modules[module_name]
+    if module_name == "handlers.test_dynamic":
+        from handlers.cases import make
+
         dims, ints = values[3], values[5]
-        return model, [table.make(second, ints, 0)], {"input_names": ["x"], "dynamic_shapes": {"x": dims}}
+        return model, [make(second, ints, 0)], {"input_names": ["x"], "dynamic_shapes": {"x": dims}}
     return model, list(second), {}
 
 
@@ -105,16 +105,17 @@ def scan_cases(budget_s: float):
     failures = []
     t0 = time.perf_counter()
     total = 0
-    for path in sorted((ROOT / "tests").glob("test_handlers*.py")):
-        module = importlib.import_module(path.stem)
-        for param in getattr(module, "CASES", []):
+    from handlers.cases import table_modules
+
+    for module in table_modules():
+        for param in module.CASES:
             total += 1
-            name = f"{path.stem}::{param.id}"
+            name = f"{module.__name__}::{param.id}"
             if time.perf_counter() - t0 > budget_s:
                 failures.append((name, "not run: time budget spent"))
                 continue
             try:
-                model, inputs, kwargs = _case_inputs(path.stem, param.values)
+                model, inputs, kwargs = _case_inputs(module.__name__, param.values)
                 with torch.no_grad():
                     conv = trtgraph.convert(model.eval(), inputs, **kwargs)
             except Exception as exc:  # noqa: BLE001 - reported in the document
@@ -243,7 +244,7 @@ def write(path: Path, budget_s: float):
         "How each column is found (nothing here is typed in by hand):",
         "",
         "- **family**: the handler module (`trtgraph/handlers/<family>.py`) of the key's handler.",
-        "- **dtypes covered**: each case of the case tables (`CASES` in `tests/test_handlers*.py`) is converted with "
+        "- **dtypes covered**: each case of the case tables (`CASES` in `tests/handlers/test_*.py`) is converted with "
         "`trtgraph.convert`; for every node a handler converted (not constant-folded) the dtypes of the node's tensor "
         "inputs in the traced graph are recorded under its op key. \"no case\" means no converted case reaches the "
         "key (it may still be tested elsewhere, e.g. by a model test). The nonzero case is converted with its "

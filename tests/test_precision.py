@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
+from handlers.cases import Fn
 
 import trtgraph
-from test_handlers import Fn
 from trtgraph.debug import errors
 from trtgraph.dtypes import to_torch
 from trtgraph.errors import InputError

@@ -1,6 +1,6 @@
-"""Case table for trtgraph/handlers/sampling.py: grid sampling (every interpolation x padding x
-align_corners combination), embedding_bag (sum/mean/max, offsets, per_sample_weights, padding_idx),
-adaptive max pooling, string-padded convolution. Same checks as tests/test_handlers.py.
+"""trtgraph/handlers/sampling.py: grid sampling (every interpolation x padding x align_corners
+combination), embedding_bag (sum/mean/max, offsets, per_sample_weights, padding_idx), adaptive max
+pooling, string-padded convolution. Checks: ``cases.run_case``.
 
 The reference evaluator computes TensorRT's grid sample layer with torch's grid_sample, mapping the
 layer's enums by name (LINEAR/NEAREST/CUBIC, FILL/CLAMP/REFLECT): these cases check that the
@@ -11,29 +11,16 @@ import itertools
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from conftest import check_module
+from torch import nn
 
 import trtgraph
-from conftest import check_module
-from test_handlers import Fn, r
-from trtgraph.registry import _normalize
 
-CASES = []
+from .cases import Fn, case_table, check_dynamic, ints, r, run_case
+
+CASES, case = case_table()
 aten = torch.ops.aten
-
-
-def case(name, fn, inputs, ops, **consts):
-    """Constant tensors are buffers of the module (``m.name``): a tensor created inside forward
-    would be a value the trace bakes in."""
-    module = fn if isinstance(fn, nn.Module) else Fn(fn)
-    for k, v in consts.items():
-        module.register_buffer(k, v)
-    CASES.append(pytest.param(module, inputs, ops, id=name))
-
-
-def ints(*shape, low=0, high=10, seed=0, dtype=torch.int64):
-    return torch.randint(low, high, shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
 def grid(*shape, seed=0):
@@ -91,10 +78,7 @@ case("conv_same_module", nn.Conv2d(2, 4, (4, 3), padding="same", groups=2), [r(1
 def test_op(module, inputs, ops):
     # trtgraph.debug's torch network has no add_grid_sample: grid cases check the real network only
     debug = not any(op.startswith("aten::grid_sampler") for op in ops)
-    conv = check_module(module, inputs, rtol=1e-4, atol=1e-5, debug=debug)
-    used = {_normalize(rec.kind) for rec in conv.graph.nodes}
-    for op in ops:
-        assert op in used, f"the case is meant to cover {op}, but the graph converted {sorted(used)}"
+    run_case(module, inputs, ops, debug=debug)
 
 
 def test_grid_sample_3d_is_refused():
@@ -120,8 +104,6 @@ def test_reduced_precision(precision, rtol):
 
 
 def test_dynamic_batch_grid_sample():
-    from test_handlers_dynamic import check_dynamic
-
     model = Fn(lambda m, x: F.grid_sample(x, x[:, :2].permute(0, 2, 3, 1).tanh() * 1.2, mode="bilinear",
                                           padding_mode="border", align_corners=True))
     check_dynamic(model, [r(2, 3, 4, 5)], {"x": {0: (1, 2, 4)}}, [[(1, 3, 4, 5)], [(4, 3, 4, 5)]])

@@ -1,31 +1,18 @@
-"""Case table for trtgraph/handlers/scatter.py: slice/select scatter, scatter (src, value, reduce),
+"""trtgraph/handlers/scatter.py: slice/select scatter, scatter (src, value, reduce),
 scatter_add/scatter_reduce, index_copy, index_put (accumulate with duplicate positions, broadcast
-values, boolean masks), diagonal and as_strided. Same checks as tests/test_handlers.py."""
+values, boolean masks). Checks: ``cases.run_case``."""
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import check_module
 
 import trtgraph
-from conftest import check_module
-from test_handlers import Fn, r
-from trtgraph.registry import _normalize
 
-CASES = []
+from .cases import Fn, case_table, ints, r, run_case
+
+CASES, case = case_table()
 aten = torch.ops.aten
-
-
-def case(name, fn, inputs, ops, **consts):
-    """Constant index tensors are buffers of the module (``m.name``): a tensor created inside forward
-    would be a value the trace bakes in."""
-    module = Fn(fn)
-    for k, v in consts.items():
-        module.register_buffer(k, v)
-    CASES.append(pytest.param(module, inputs, ops, id=name))
-
-
-def ints(*shape, low=0, high=10, seed=0, dtype=torch.int64):
-    return torch.randint(low, high, shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
 def put(x, idx, v, acc=False):
@@ -129,25 +116,9 @@ def _setitem(m, x, v):
     return y
 
 
-# --- computed gathers
-case("diagonal", lambda m, x: (x.diagonal(), x.diagonal(1, 1, 2), torch.diagonal(x, -1, -1, 0), x.diagonal(2, 2, 0)),
-     [r(3, 4, 5)], ["aten::diagonal"])
-case("diagonal_int_rank2", lambda m, x: x.diagonal(-2), [ints(4, 3)], ["aten::diagonal"])
-case("as_strided", lambda m, x: (x.as_strided((2, 2), (1, 3)), x.as_strided((2, 3), (4, 1), 2),
-                                 torch.as_strided(x, (2, 3, 2), (6, 1, 0))), [r(3, 4)], ["aten::as_strided"])
-
-
 @pytest.mark.parametrize("module,inputs,ops", CASES)
 def test_op(module, inputs, ops):
-    conv = check_module(module, inputs, rtol=1e-4, atol=1e-5)
-    used = {_normalize(rec.kind) for rec in conv.graph.nodes}
-    for op in ops:
-        assert op in used, f"the case is meant to cover {op}, but the graph converted {sorted(used)}"
-
-
-def test_as_strided_of_transposed_input_is_refused():
-    with pytest.raises(trtgraph.errors.TrtGraphError, match="not contiguous"):
-        trtgraph.convert(Fn(lambda m, x: x.t().as_strided((2, 2), (1, 2))).eval(), [r(3, 4)])
+    run_case(module, inputs, ops)
 
 
 @pytest.mark.parametrize("precision,rtol", [("fp16", 2e-2), ("bf16", 5e-2)])

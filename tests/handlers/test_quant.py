@@ -1,33 +1,29 @@
 """Explicit quantization (trtgraph/handlers/quant.py): torch fake-quant and quantize/dequantize
-nodes become TensorRT int8 Q/DQ layers. Same checks as tests/test_handlers.py (eager vs torch debug
-mode vs the reference evaluation of the real network, whose engine is built and serialized), with
-exact equality: TensorRT's Q (round(x / s), half to even, clamp to [-128, 127]) and DQ (q * s) give
+nodes become TensorRT int8 Q/DQ layers. Checks: ``cases.run_case`` (eager vs torch debug mode vs
+the reference evaluation of the real network, whose engine is built and serialized), with exact
+equality: TensorRT's Q (round(x / s), half to even, clamp to [-128, 127]) and DQ (q * s) give
 torch's fake quantization bit for bit where x / s and torch's x * (1 / s) round alike (always for
 power-of-two scales; see test_rounding_ties_and_the_reciprocal)."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 import torch.ao.quantization as tq
-import torch.nn as nn
+from conftest import check_module
+from torch import nn
 
 import trtgraph
-from conftest import check_module
-from test_handlers import Fn, r
-from trtgraph.registry import _normalize
+
+from .cases import Fn, case_table, r, run_case
 
 pytestmark = [pytest.mark.filterwarnings("ignore:.*quantiz.*:UserWarning"),
               pytest.mark.filterwarnings("ignore:Please use quant_min:UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-CASES = []
-
-
-def case(name, module, inputs, ops):
-    CASES.append(pytest.param(module, inputs, ops, id=name))
-
+CASES, case = case_table()
 
 FQ_T, FQ_C = "aten::fake_quantize_per_tensor_affine", "aten::fake_quantize_per_channel_affine"
 FUSED, Q_T, Q_C, DQ = ("aten::fused_moving_avg_obs_fake_quant", "aten::quantize_per_tensor",
@@ -118,11 +114,7 @@ def _qdq_layers(network):
 
 @pytest.mark.parametrize("module,inputs,ops", CASES)
 def test_op(module, inputs, ops):
-    torch.manual_seed(0)
-    conv = check_module(module, inputs, rtol=0, atol=0)
-    handled = {_normalize(rec.kind) for rec in conv.graph.nodes if not rec.folded}
-    for op in ops:
-        assert op in handled, f"the case is meant to convert {op}, but the graph converted {sorted(handled)}"
+    conv = run_case(module, inputs, ops, rtol=0, atol=0, converted_only=True)
     layers = _qdq_layers(conv.network)
     kinds = [k for k, _, _ in layers]
     assert "QUANTIZE" in kinds and "DEQUANTIZE" in kinds, f"no Q/DQ layers in the network: {kinds}"
@@ -286,7 +278,7 @@ def test_refused(make, message):
     buffers, else (constants made inside forward) when the node is converted."""
     with pytest.raises(trtgraph.UnsupportedOpsError, match=message) as info:
         trtgraph.convert(make(), [r(2, 3, 8, 8)])
-    assert "test_handlers_quant.py" in str(info.value)
+    assert Path(__file__).name in str(info.value)
 
 
 def test_other_consumers_of_a_quantized_tensor_are_refused():

@@ -1,32 +1,33 @@
-"""Case table for trtgraph/handlers/elementwise_ext.py: extra unary math, atan2, bitwise ops on
-ints and bools, clip, scalar_tensor, _to_copy, any/all and logsumexp. Same checks as
-tests/test_handlers.py (eager vs debug mode vs the reference evaluation of the built network)."""
+"""trtgraph/handlers/elementwise_ext.py: extra unary math, atan2 (bit for bit on signed zeros and
+infinities), bitwise ops on ints and bools, clip, scalar_tensor, _to_copy, any/all and logsumexp.
+Checks: ``cases.run_case``."""
 from __future__ import annotations
+
+import functools
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_close, check_module
 
 import trtgraph
-from conftest import assert_close, check_module
-from test_handlers import Fn, r
-from trtgraph.registry import _normalize
 
-CASES = []
+from . import cases
+from .cases import (
+    PRECISIONS,
+    SPECIAL,
+    Fn,
+    case_table,
+    check_dynamic,
+    every_pair,
+    network_values,
+    r,
+    run_case,
+)
+
+CASES, case = case_table()
 aten = torch.ops.aten
-
-
-def case(name, fn, inputs, ops, **consts):
-    """Constant tensors are buffers of the module (``m.name``): a tensor created inside forward
-    would be a value the trace bakes in."""
-    module = Fn(fn)
-    for k, v in consts.items():
-        module.register_buffer(k, v)
-    CASES.append(pytest.param(module, inputs, ops, id=name))
-
-
-def ints(*shape, low=-50, high=50, seed=0, dtype=torch.int64):
-    return torch.randint(low, high, shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+ints = functools.partial(cases.ints, low=-50, high=50)
 
 
 def tiny(*shape, seed=0):
@@ -115,10 +116,7 @@ case("logsumexp_inf_int", lambda m, x, i: (torch.logsumexp(x, 1), torch.logsumex
 
 @pytest.mark.parametrize("module,inputs,ops", CASES)
 def test_op(module, inputs, ops):
-    conv = check_module(module, inputs, rtol=1e-4, atol=1e-5)
-    used = {_normalize(rec.kind) for rec in conv.graph.nodes}
-    for op in ops:
-        assert op in used, f"the case is meant to cover {op}, but the graph converted {sorted(used)}"
+    run_case(module, inputs, ops)
 
 
 def test_scalar_tensor_of_dynamic_size():
@@ -151,8 +149,23 @@ def test_reduced_precision(precision, rtol):
 
 
 def test_dynamic_batch():
-    from test_handlers_dynamic import check_dynamic
-
     model = Fn(lambda m, x: (torch.log1p(x.abs()), torch.logsumexp(x, 1), (x > 0).any(1), torch.atan2(x, x + 1),
                              torch.expm1(x), (x > 0).all(), aten._to_copy(x, dtype=torch.int32)))
     check_dynamic(model, [r(3, 5)], {"x": {0: (1, 3, 8)}}, [[(1, 5)], [(8, 5)]])
+
+
+# silently wrong before (issue 11; the matrix's special cases)
+@pytest.mark.parametrize("precision,dtype", PRECISIONS)
+def test_atan2_signed_zeros_and_infinities(precision, dtype):
+    """atan2(-0.0, x < 0) is -pi, atan2(+-0.0, -0.0) is +-pi, atan2(+-inf, +-inf) is +-pi/4 or
+    +-3pi/4, NaN stays NaN; zeros keep torch's sign."""
+    y, x = (t.to(dtype) for t in every_pair(SPECIAL))
+    got = network_values(Fn(lambda m, y, x: torch.atan2(y, x)), [y, x], precision)[0]
+    want = torch.atan2(y, x).float()
+    tol = 1e-6 if precision == "fp32" else 1e-2
+    assert torch.equal(got.isnan(), want.isnan())
+    ok = ((got - want).abs() <= tol * (1 + want.abs())) | want.isnan()
+    ok &= (want != 0) | (torch.signbit(got) == torch.signbit(want))
+    bad = (~ok).nonzero().flatten()[:5].tolist()
+    assert not bad, "; ".join(f"atan2({y[i].item()}, {x[i].item()}) = {got[i].item()}, torch {want[i].item()}"
+                              for i in bad)

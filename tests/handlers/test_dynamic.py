@@ -1,20 +1,23 @@
 """Dynamic input dimensions: every case converts with ``dynamic_shapes``, checks the network
 inputs really have -1 dims, builds and serializes the engine with its optimization profile, and
 compares the reference evaluation of the network with eager torch at several shapes inside the
-profile. Refusals (baked sizes, shape-dependent control flow, ops that need a static dim) expect
-the named error."""
+profile (``cases.check_dynamic``). Refusals (baked sizes, shape-dependent control flow, ops that
+need a static dim) expect the named error. This table is where trtgraph/handlers/sizes.py (size,
+numel, Int, _shape_as_tensor) and the creation ops sized by them (zeros, ones, empty, arange, ...)
+get their cases."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 import trtgraph
-from conftest import assert_close
-from test_handlers import Fn
 from trtgraph.errors import DynamicShapeError, InputError, UnsupportedOpsError
-from trtgraph.registry import _normalize
+
+from .cases import Fn, assert_covers, check_dynamic, make
 
 CASES = []
 
@@ -29,40 +32,9 @@ class Mod(Fn):
                 self.add_module(k, v)
 
 
-def _g(seed=0):
-    return torch.Generator().manual_seed(seed)
-
-
 def case(name, module, example_shape, dims, shapes, ops, ints=False):
     """``dims``: {axis: (min, opt, max)} of the single input ``x``; ``shapes``: evaluation shapes."""
     CASES.append(pytest.param(module, example_shape, ops, dims, shapes, ints, id=name))
-
-
-def make(shape, ints, seed):
-    if ints:
-        return torch.randint(0, 50, shape, generator=_g(seed))
-    return torch.randn(shape, generator=_g(seed))
-
-
-def check_dynamic(model, example, dynamic, shapes, rtol=1e-4, atol=1e-5, ints=False, names=("x",)):
-    model = model.eval()
-    conv = trtgraph.convert(model, example, input_names=list(names), dynamic_shapes=dynamic)
-    for i, name in enumerate(names):
-        net_shape = tuple(conv.network.get_input(i).shape)
-        for axis in dynamic.get(name, {}):
-            assert net_shape[axis] == -1, f"input {name} dim {axis} should be dynamic, network has {net_shape}"
-    engine = conv.build()
-    assert isinstance(engine, bytes) and len(engine) > 0
-    for k, shape_set in enumerate(shapes):
-        inputs = [make(s, ints, seed=k + 1) for s in shape_set]
-        got = conv.evaluate(*inputs)
-        with torch.no_grad():
-            want = model(*inputs)
-        want = list(want) if isinstance(want, (list, tuple)) else [want]
-        assert len(got) == len(want)
-        for j, (g, w) in enumerate(zip(got, want)):
-            assert_close(g, w, rtol, atol, f"shapes {shape_set}, output {j}")
-    return conv
 
 
 B = {0: (1, 3, 8)}  # dynamic batch
@@ -149,9 +121,7 @@ case("masked_fill_dynamic", Fn(lambda m, x: x.masked_fill(x > 0, 0.5)), (3, 4), 
 def test_dynamic(module, example_shape, ops, dims, shapes, ints):
     example = [make(example_shape, ints, 0)]
     conv = check_dynamic(module, example, {"x": dims}, shapes, ints=ints)
-    handled = {_normalize(r.kind) for r in conv.graph.nodes if not r.folded}
-    missing = [op for op in ops if _normalize(op) not in handled]
-    assert not missing, f"ops {missing} were not converted by a handler (handled: {sorted(handled)})"
+    assert_covers(conv, ops, converted_only=True)
 
 
 def test_profile_in_engine_metadata(tmp_path):
@@ -191,7 +161,7 @@ def test_baked_size_is_refused_with_node_and_line():
         n = int(x.shape[0])  # a Python int: the trace records the example's value
         return x.reshape(n, -1)
 
-    with pytest.raises(UnsupportedOpsError, match=r"aten::reshape.*test_handlers_dynamic.py:\d+.*baked"):
+    with pytest.raises(UnsupportedOpsError, match=rf"aten::reshape.*{Path(__file__).name}:\d+.*baked"):
         trtgraph.convert(Fn(forward), [torch.randn(3, 4, 2)], input_names=["x"], dynamic_shapes={"x": {0: (1, 3, 8)}})
 
 

@@ -1,33 +1,20 @@
-"""Case table for trtgraph/handlers/core_aten.py: shape variants (tile, reshape_as, _reshape_copy,
-tensor_split) and the core ATen names of torch.export / explicit torch.ops.aten calls. Same checks
-as tests/test_handlers.py."""
+"""trtgraph/handlers/core_aten.py: shape variants (tile, reshape_as, _reshape_copy, tensor_split)
+and the core ATen names of torch.export / explicit torch.ops.aten calls. Checks: ``cases.run_case``
+(the CUDA-only attention kernels against a reference function instead of eager torch)."""
 from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from conftest import assert_close, check_module
+from torch import nn
 
 import trtgraph
-from conftest import assert_close, check_module
-from test_handlers import Fn, r
-from trtgraph.registry import _normalize
 
-CASES = []
+from .cases import Fn, assert_covers, case_table, check_dynamic, ints, r, run_case
+
+CASES, case = case_table()
 aten = torch.ops.aten
-
-
-def case(name, fn, inputs, ops, **consts):
-    """Constant tensors are buffers of the module (``m.name``): a tensor created inside forward
-    would be a value the trace bakes in."""
-    module = fn if isinstance(fn, nn.Module) else Fn(fn)
-    for k, v in consts.items():
-        module.register_buffer(k, v)
-    CASES.append(pytest.param(module, inputs, ops, id=name))
-
-
-def ints(*shape, low=0, high=10, seed=0, dtype=torch.int64):
-    return torch.randint(low, high, shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
 # --- shape variants
@@ -95,8 +82,8 @@ class _Scripted(nn.Module):
         return y.reshape(n, -1) * 2.0, x.reshape(total)
 
 
-CASES.append(pytest.param(torch.jit.script(_Scripted()), [r(2, 2, 6, 7)],
-                          ["aten::convolution", "aten::sym_size", "aten::sym_numel"], id="scripted_convolution_sym_size"))
+case("scripted_convolution_sym_size", torch.jit.script(_Scripted()), [r(2, 2, 6, 7)],
+     ["aten::convolution", "aten::sym_size", "aten::sym_numel"])
 
 
 class _GpuAttention(nn.Module):
@@ -115,10 +102,10 @@ def _gpu_attention_reference(q, k, v):
 
 
 # converted from a script (tracing would run the kernels) and compared with F.scaled_dot_product_attention
-_GPU = torch.jit.script(_GpuAttention())
-CASES.append(pytest.param(_GPU, [r(1, 2, 5, 8), r(1, 2, 5, 8, seed=1), r(1, 2, 5, 8, seed=2)],
-                          ["aten::_scaled_dot_product_efficient_attention", "aten::_scaled_dot_product_flash_attention",
-                           "aten::_scaled_dot_product_cudnn_attention"], id="scripted_gpu_sdpa_kernels"))
+_GPU = case("scripted_gpu_sdpa_kernels", torch.jit.script(_GpuAttention()),
+            [r(1, 2, 5, 8), r(1, 2, 5, 8, seed=1), r(1, 2, 5, 8, seed=2)],
+            ["aten::_scaled_dot_product_efficient_attention", "aten::_scaled_dot_product_flash_attention",
+             "aten::_scaled_dot_product_cudnn_attention"])
 REFERENCES = {id(_GPU): _gpu_attention_reference}  # cases whose eager module cannot run on CPU
 
 
@@ -126,15 +113,13 @@ REFERENCES = {id(_GPU): _gpu_attention_reference}  # cases whose eager module ca
 def test_op(module, inputs, ops):
     reference = REFERENCES.get(id(module))
     if reference is None:
-        conv = check_module(module, inputs, rtol=1e-4, atol=1e-5)
-    else:
-        conv = trtgraph.convert(module, inputs)
-        assert isinstance(conv.build(), bytes)
-        for i, (got, want) in enumerate(zip(conv.evaluate(*inputs), reference(*inputs))):
-            assert_close(got, want, 1e-4, 1e-5, f"reference evaluation, output {i}")
-    used = {_normalize(rec.kind) for rec in conv.graph.nodes}
-    for op in ops:
-        assert op in used, f"the case is meant to cover {op}, but the graph converted {sorted(used)}"
+        run_case(module, inputs, ops)
+        return
+    conv = trtgraph.convert(module, inputs)
+    assert isinstance(conv.build(), bytes)
+    for i, (got, want) in enumerate(zip(conv.evaluate(*inputs), reference(*inputs))):
+        assert_close(got, want, 1e-4, 1e-5, f"reference evaluation, output {i}")
+    assert_covers(conv, ops)
 
 
 def test_statistics_refused_when_read_in_eval_mode():
@@ -156,8 +141,6 @@ def test_reduced_precision(precision, rtol):
 
 
 def test_dynamic_batch():
-    from test_handlers_dynamic import check_dynamic
-
     model = Fn(lambda m, x: aten.native_layer_norm(x, [3], W[:3], B[:3], 1e-5)
                + (x.tile((2, 1, 1)), x.reshape_as(x.transpose(1, 2)), aten.native_dropout(x, 0.2, False)[0]))
     check_dynamic(model, [r(2, 4, 3)], {"x": {0: (1, 2, 5)}}, [[(1, 4, 3)], [(5, 4, 3)]])

@@ -1,4 +1,4 @@
-"""The generated handler case matrix (tests/matrix_cases.py): unary and binary elementwise ops,
+"""The generated handler case matrix (matrix_cases.py, next to this file): unary and binary elementwise ops,
 in-place variants, reductions and shape ops over dtypes fp32/fp16/bf16/int32/int64/bool, ranks
 0-5, negative and multiple dims, keepdim, broadcasting and Python-scalar operands.
 
@@ -17,12 +17,11 @@ import warnings
 from collections import defaultdict
 
 import pytest
-import torch
 
-import matrix_cases as mc
-from conftest import check_module
 from trtgraph.errors import TraceError, UnsupportedOpsError
 from trtgraph.registry import register_node_handler, unregister_node_handler
+
+from . import matrix_cases as mc
 
 # (regex over case ids, substring of the refusal message, why trtgraph refuses): refusals are an
 # UnsupportedOpsError, or a TraceError where torch.jit.trace itself cannot record the call
@@ -154,16 +153,3 @@ def test_matrix_catches_a_wrong_handler(key, handler, case_id, message):
         finally:
             unregister_node_handler(key)
     mc.run_case(case)  # trtgraph's own handler is back and right
-
-
-# handlers added with this matrix, in the (module, inputs, ops) form test_handlers.py's
-# test_every_handler_has_a_case collects
-CASES = [
-    pytest.param(mc.Fn(torch.frac), [torch.tensor([[-2.75, -0.5, 0.0, 1.25], [3.5, -7.125, 9.0, 0.3]])],
-                 ["aten::frac"], id="frac"),
-]
-
-
-@pytest.mark.parametrize("module,inputs,ops", CASES)
-def test_cases(module, inputs, ops):
-    check_module(module, inputs)

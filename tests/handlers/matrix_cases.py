@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 F32, F16, BF16, I32, I64, BOOL = torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.bool
 DTYPES = (F32, F16, BF16, I32, I64, BOOL)
@@ -578,8 +578,9 @@ def run_case(case):
     reference evaluator and compare every output with eager torch: same shape, same dtype (float
     outputs are float32 by trtgraph's convention), values
     within the case's tolerance (exact for integers and bools; NaN/inf must match)."""
-    import trtgraph
     from conftest import assert_close, eager_outputs
+
+    import trtgraph
 
     model = Fn(case.fn).eval()
     want = eager_outputs(model, case.inputs)
