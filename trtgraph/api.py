@@ -315,7 +315,7 @@ def _check_pending_shape_guards(conv: "Conversion") -> None:
                                     f"{report.max_rel:.3g}): the engine would be wrong at that size. Narrow the "
                                     "range or make the dimension static")
         conv.graph.shape_guard_checks.append(
-            f"{corner} of the range: the model takes another Python path, the network still matches it "
+            f"{corner} of the range ({reason}): the network matches the model there "
             f"(max rel error {report.max_rel:.2g})")
 
 
@@ -352,4 +352,6 @@ def convert_export(model, inputs=None, precision: str = "fp32", input_names: Opt
         names = list(input_names) if input_names else [f"input_{i}" for i in range(len(graph.example_inputs))]
         onames = _mark_outputs(graph, names, output_names)
     eager = model if isinstance(model, torch.nn.Module) else ProgramModule(program)
-    return Conversion(eager, builder, network, graph, precision, names, onames, time.perf_counter() - t0)
+    conv = Conversion(eager, builder, network, graph, precision, names, onames, time.perf_counter() - t0)
+    _check_pending_shape_guards(conv)
+    return conv

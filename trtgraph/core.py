@@ -108,17 +108,22 @@ def _output_keys(outputs) -> Optional[list]:
 
 
 def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defer: bool = False,
-                       traced: tuple = ()) -> list:
+                       traced: tuple = (), known_baked=()) -> list:
     """A shape check computed from a dynamic size (``if x.shape[0] > 3``) must hold over the whole
     range: trace again at the range's min and max and require the same graph. A trace that fails
     there is a :class:`DynamicShapeError`. A different graph is one too, unless ``defer``: then
     the corners are returned as ``[(corner, example inputs, reason)]`` for the caller to check
     numerically (``trtgraph.convert`` evaluates the network there and compares it with eager).
     Checks that change value only strictly inside the range are not seen (see the README).
-    ``traced``: input lists already traced and found to give the same graph (the second trace)."""
+    ``traced``: input lists already traced and found to give the same graph (the second trace).
+    A constant that differs at a corner (and not already between the two traces: ``known_baked``)
+    is another path too: the same ops computing with another value."""
     where = "; ".join(f"{g.source} ({g.message})" for g in guards[:3])
     pending = []
-    for corner, k in (("min", 0), ("max", 2)):
+    corners = (("min", 0), ("max", 2))
+    if _export_holds_over(model, ranges, names, examples):
+        corners = (("min", 0),)  # the max and every size in between (>= 2) are proven; 1 is the min's trace
+    for corner, k in corners:
         sizes = [resized(x, {a: r[k] for a, r in ranges.get(n, {}).items()}) for n, x in zip(names, examples)]
         if any(all(tuple(a.shape) == tuple(b.shape) for a, b in zip(sizes, seen)) for seen in (examples, *traced)):
             continue  # that corner is the example or was traced already
@@ -129,7 +134,13 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
             raise DynamicShapeError(f"the model checks a dynamic size in Python at {where}, and tracing at the "
                                     f"{corner} of the dynamic range ({shapes}) fails: {exc}") from exc
         try:
-            compare_traces(torch_graph, g)
+            corner_facts = compare_traces(torch_graph, g)
+            other = [v for v in corner_facts.baked if v not in known_baked]
+            if other:  # same ops, but a value the trace baked in differs there (``x * 3 if n == 1 else x * 2``)
+                a, b = corner_facts.baked[other[0]]
+                readers = [u.user for u in other[0].uses() if u.user is not None]
+                raise DynamicShapeError(f"{frontend.describe(readers[0] if readers else other[0].node())} "
+                                        f"reads a constant that is {a!r} at the example and {b!r} there")
         except TrtGraphError as exc:
             reason = (f"the model checks a dynamic size in Python at {where}, and at the {corner} of the dynamic "
                       f"range ({shapes}) it takes another path: {exc}")
@@ -139,6 +150,27 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
             pending.append((corner, sizes, reason))
     return pending
 
+
+
+def _export_holds_over(model, ranges, names, examples) -> bool:
+    """Whether torch.export, tracing with symbolic sizes, finds the model's Python checks of its
+    sizes true over the whole range (it reasons about sizes >= 2 only: the min corner's trace
+    covers 1). A check that fails inside the range is a :class:`DynamicShapeError` (a corner trace
+    would not see ``if n == 5``). False when the model does not export: the corners are traced."""
+    from .export.program import export_program, torch_spec
+
+    ones = [{a: min(max(2, opt), hi) for a, (lo, opt, hi) in ranges.get(n, {}).items() if x.shape[a] == 1}
+            for n, x in zip(names, examples)]
+    examples = [resized(x, axes) if axes else x for x, axes in zip(examples, ones)]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            export_program(model, examples, torch_spec(ranges, names))
+    except DynamicShapeError:
+        raise  # names the check's source line and what does not hold
+    except Exception:  # noqa: BLE001 - the model does not export: trace the corners instead
+        return False
+    return True
 
 
 def _valid_regex(pattern: str) -> bool:
@@ -240,7 +272,8 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
         guards = [f for f in findings if f.origin == "size" and f.inputs & dynamic_inputs]
         if guards:
             pending_guards = check_shape_guards(model, torch_graph, guards, ranges, names, examples,
-                                                defer=_defer_shape_guards, traced=(second,))
+                                                defer=_defer_shape_guards, traced=(second,),
+                                                known_baked=set(facts.baked))
     t_trace = time.perf_counter() - t0
 
     ctx = ConversionContext(state.network, float_dtype, state.keep)

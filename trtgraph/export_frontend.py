@@ -225,9 +225,28 @@ def torch2trt_export(model, inputs=None, input_names: list[str] | None = None, v
             raise TraceError(f"model output {k} is a {type(o).__name__}, not a tensor; trtgraph converts models "
                              "whose outputs are tensors (or tuples/lists/dicts of them)")
     graph.outputs = [o if is_trt_tensor(o) else ctx.constant(o) for o in flat]
+    if isinstance(model, torch.nn.Module):
+        graph.pending_shape_guards = size_one_corner(ex.ranges, names, ex.examples)
     graph.trace_seconds = t_trace
     graph.convert_seconds = time.perf_counter() - t0
     return ex.program, graph
+
+
+def size_one_corner(ranges: dict, names: list, examples: list) -> list:
+    """torch.export reasons about a dynamic size as at least 2 (its 0/1 specialization): a Python
+    check of that size against 1 (``if x.shape[0] == 1``) takes the example's path without a guard.
+    Where a range holds 1, the network must be checked against the model there: returns
+    ``[("size 1", example inputs, reason)]`` for ``trtgraph.convert`` to evaluate (empty if no range
+    holds 1)."""
+    ones = {n: {a: 1 for a, (lo, _, hi) in axes.items() if lo <= 1 <= hi} for n, axes in ranges.items()}
+    ones = {n: axes for n, axes in ones.items() if axes}
+    if not ones:
+        return []
+    sizes = [resized(x, ones.get(n, {})) for n, x in zip(names, examples)]
+    dims = ", ".join(f"{n} dim {a}" for n, axes in ones.items() for a in axes)
+    reason = (f"torch.export assumes a dynamic size is at least 2, so a Python check of it against 1 is not "
+              f"seen ({dims} can be 1)")
+    return [("size 1", sizes, reason)]
 
 
 class ProgramModule(torch.nn.Module):
