@@ -110,11 +110,13 @@ def _output_keys(outputs) -> Optional[list]:
 def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defer: bool = False,
                        traced: tuple = (), known_baked=()) -> list:
     """A shape check computed from a dynamic size (``if x.shape[0] > 3``) must hold over the whole
-    range: trace again at the range's min and max and require the same graph. A trace that fails
-    there is a :class:`DynamicShapeError`. A different graph is one too, unless ``defer``: then
-    the corners are returned as ``[(corner, example inputs, reason)]`` for the caller to check
-    numerically (``trtgraph.convert`` evaluates the network there and compares it with eager).
-    Checks that change value only strictly inside the range are not seen (see the README).
+    range. ``torch.export`` proves it for the sizes >= 2 (:func:`_export_holds_over`); the min
+    corner (and the max, when the model does not export) is traced again and must give the same
+    graph. A trace that fails there is a :class:`DynamicShapeError`. A different graph is one too,
+    unless ``defer``: then the corners are returned as ``[(corner, example inputs, reason)]`` for
+    the caller to check numerically (``trtgraph.convert`` evaluates the network there and compares
+    it with eager). Without the export, checks that change value only strictly inside the range
+    are not seen.
     ``traced``: input lists already traced and found to give the same graph (the second trace).
     A constant that differs at a corner (and not already between the two traces: ``known_baked``)
     is another path too: the same ops computing with another value."""
