@@ -42,8 +42,9 @@ from .walker.records import Graph, NodeRecord  # noqa: F401
 
 # --------------------------------------------------------------------------- walker
 
-class _Walker(Analysis, Emission, Checks):
-    """Walks a traced graph: analysis, then emission node by node (see ``trtgraph.walker``)."""
+class _Walker(Emission, Checks):
+    """Walks a graph: the analysis stage (``self.analysis``), then emission node by node (see
+    ``trtgraph.walker``)."""
 
     def __init__(self, state: _NetworkState, trace, torch_graph, verbose: bool, param_exclude: Optional[str],
                  float_dtype: torch.dtype, progress: Optional[Callable] = None, facts: Optional[ShapeFacts] = None,
@@ -52,7 +53,7 @@ class _Walker(Analysis, Emission, Checks):
         self.state = state
         self.findings = list(findings or [])  # values the trace baked in (trtgraph.trace_checks)
         self.strict = strict
-        self.relaxed: list = []  # refusals that strict=False turned into warnings
+        self.relaxed: list = []  # refusals that strict=False turned into warnings (from the analysis)
         self.network = state.network
         self.trace = trace
         if not isinstance(torch_graph, ir.Graph):  # a TorchScript graph: the walker reads only trtgraph.ir
@@ -68,7 +69,7 @@ class _Walker(Analysis, Emission, Checks):
         self.ctx = ConversionContext(self.network, float_dtype, state.keep)
         self.env: dict = {}
         self.paths: dict = {}  # jit value -> dotted attribute path (GetAttr chains)
-        self.needs_handler: dict = {}  # node -> depends on the model inputs (decided by analyse)
+        self.needs_handler: dict = {}  # node -> depends on the model inputs (from the analysis)
         self.view_of: dict = {}  # jit value -> (base value, view node) for views of network tensors
         self.param_storages: set = set()
         self.progress = progress
@@ -78,15 +79,15 @@ class _Walker(Analysis, Emission, Checks):
         self.fp32_values: dict = {}  # jit value -> its float32 tensor from a float32 island
         self.fp32_nodes: list = []  # descriptions of the nodes the precision policy kept in float32
         self.ctx.fp32_log = self.fp32_nodes
-        self.sized: set = set()  # values computed only from dynamic input sizes
-        self.network_constants: set = set()  # network tensors that do not depend on the inputs (Q/DQ weights)
-        self.fold_batch_norm = fold_batch_norm
         self.bn_folds = BatchNormFolds()  # planned by the analysis when fold_batch_norm (walker/bn_fold.py)
+        self.analysis = Analysis(self.g, trace, self.facts, self.findings, strict, self.policy, fold_batch_norm)
 
-    # ----------------------------------------------------------- up-front analysis
-
-    def attribute(self, node):
-        _PRIM_HANDLERS["prim::GetAttr"](self, node)
+    def analyse(self) -> None:
+        """Run the analysis stage and take its results (all problems at once: UnsupportedOpsError)."""
+        self.analysis.analyse()
+        self.needs_handler = self.analysis.needs_handler
+        self.bn_folds = self.analysis.bn_folds
+        self.relaxed = self.analysis.relaxed
 
 
 # --------------------------------------------------------------------------- entry point

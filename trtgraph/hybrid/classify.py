@@ -34,19 +34,6 @@ DATA_DEPENDENT_OPS = {
 UNPACK_PRIMS = {"prim::ListUnpack", "prim::TupleUnpack", "prim::TupleIndex"}
 
 
-class _Analyser(Analysis):
-    """The walker's up-front analysis, alone (no network): per-node problems."""
-
-    def __init__(self, trace, graph, findings, facts: ShapeFacts, strict: bool):
-        self.trace, self.g, self.findings, self.facts, self.strict = trace, graph, findings, facts, strict
-        self.sized: set = set()
-        self.network_constants: set = set()
-        self.needs_handler: dict = {}
-        self.policy = None
-        self.fold_batch_norm = False
-        self.relaxed: list = []
-
-
 def is_tensor_value(v) -> bool:
     return isinstance(v.type(), torch._C.TensorType)
 
@@ -96,7 +83,7 @@ class Classification:
 
 def classify(trace, graph, findings, facts: ShapeFacts, strict: bool, torch_executed_ops=(),
              torch_executed_modules=()) -> Classification:
-    analyser = _Analyser(trace, graph, findings, facts, strict)
+    analyser = Analysis(graph, trace, facts, findings, strict)
     tainted = analyser.analyse(collect=True)
     out = Classification()
     out.tainted = tainted

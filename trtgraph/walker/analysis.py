@@ -12,12 +12,33 @@ from ..registry import Traced, lookup
 from ..trace_checks import NONDETERMINISTIC_OPS, TRAIN_RANDOM_OPS
 
 from .kinds import (TraceCheckWarning, _CREATION_OPS, _NETWORK_CONSTANT_OPS, _SIZE_OPS, _VIEW_OPS, is_inplace)
-from .bn_fold import plan_batch_norm_folds
+from .bn_fold import BatchNormFolds, plan_batch_norm_folds
 from .prims import _PRIM_HANDLERS
 
 
 class Analysis:
-    """Mixin of :class:`trtgraph.core._Walker`: the up-front analysis."""
+    """Stage 1 on its own: reads the graph and what the frontend found, builds nothing.
+
+    Inputs: the graph (:mod:`trtgraph.ir`, or a TorchScript graph for the hybrid partitioner), the
+    module or attribute tree of its first input, the shape facts and trace findings, ``strict``,
+    the precision policy (None in float32) and whether to fold batch norms. Results, after
+    :meth:`analyse`: ``needs_handler`` (node -> depends on the model inputs), ``sized`` (values
+    computed only from dynamic sizes), ``network_constants``, ``relaxed`` (what strict=False
+    accepted), ``bn_folds`` (:class:`trtgraph.walker.bn_fold.BatchNormFolds`), and with
+    ``collect`` ``node_problems`` / ``global_problems``."""
+
+    def __init__(self, graph, trace, facts, findings=(), strict: bool = True, policy=None,
+                 fold_batch_norm: bool = False):
+        self.g, self.trace, self.facts = graph, trace, facts
+        self.findings, self.strict = list(findings), strict
+        self.policy, self.fold_batch_norm = policy, fold_batch_norm
+        self.needs_handler: dict = {}
+        self.sized: set = set()
+        self.network_constants: set = set()
+        self.relaxed: list = []
+        self.node_problems: dict = {}
+        self.global_problems: list = []
+        self.bn_folds = BatchNormFolds()
 
     def analyse(self, collect: bool = False):
         """Find which values depend on the inputs and check every such node has a handler.
