@@ -380,6 +380,59 @@ def test_a_size_check_that_fails_inside_the_range_is_refused(frontend):
         assert torch.allclose(conv.evaluate(x)[0], x * 2)
 
 
+class StaticSizeCheck(nn.Module):
+    """A size check on a static dim (as Swin's window padding checks H and W): fine at any batch."""
+
+    def forward(self, x):
+        if x.shape[1] % 2 == 0:
+            return x * 2
+        return x + 1
+
+
+class BatchSizeCheck(nn.Module):
+    def forward(self, x):
+        if x.shape[0] * x.shape[1] > 100:
+            return x * 2
+        return x + 1
+
+
+def test_size_checks_that_read_only_static_sizes_are_told_apart():
+    from trtgraph import frontend
+    from trtgraph.trace_checks import static_size_checks
+
+    for model, static in ((StaticSizeCheck(), {0}), (BatchSizeCheck(), set())):
+        first, second = [], []
+        frontend.trace_module(model, [r(4, 6)], first)
+        frontend.trace_module(model, [r(41, 6)], second)
+        assert [f.origin for f in first] == ["size"]
+        assert static_size_checks(first, second) == static, type(model).__name__
+    # a check the second trace does not repeat, or whose reads are unknown, is not static
+    first, second = [], []
+    frontend.trace_module(StaticSizeCheck(), [r(4, 6)], first)
+    assert static_size_checks(first, []) == set()
+    first[0].size_reads = [None]
+    assert static_size_checks(first, first) == set()
+
+
+def test_a_static_size_check_needs_no_proof_and_a_dynamic_one_does(monkeypatch):
+    from trtgraph import core
+
+    proofs = []
+    real = core._export_holds_over
+    monkeypatch.setattr(core, "_export_holds_over", lambda *a: proofs.append(a) or real(*a))
+    conv = trtgraph.convert(StaticSizeCheck().eval(), [r(4, 6)], input_names=["x"],
+                            dynamic_shapes={"x": {0: (1, 4, 8)}})
+    assert proofs == [] and conv.graph.trace_findings
+    x = r(7, 6)
+    assert torch.allclose(conv.evaluate(x)[0], x * 2)
+    # batch * 6 > 100 changes at batch 17: refused (by the proof, or by the max corner's trace when
+    # torch.export cannot state the bound)
+    with pytest.raises(DynamicShapeError, match="test_trace_safety.py"):
+        trtgraph.convert(BatchSizeCheck().eval(), [r(4, 6)], input_names=["x"],
+                         dynamic_shapes={"x": {0: (1, 4, 40)}})
+    assert len(proofs) == 1
+
+
 def test_a_size_one_special_case_is_refused_by_torch2trt_too():
     from trtgraph import backend
     from trtgraph.core import torch2trt, trt_network

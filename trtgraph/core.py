@@ -27,6 +27,7 @@ from .dynamic import (ShapeFacts, compare_traces, network_shape, parse_ranges, p
                       second_examples)
 from .errors import DynamicShapeError, InputError, ParameterError, TraceError, TrtGraphError, user_stacklevel
 from .precision import as_policy
+from .trace_checks import static_size_checks
 from .pytree import MODEL_KEY, flatten_inputs, is_simple_output, structure_of_outputs
 from .network_state import (_NetworkState, _current_state, _push_debug_network, _stack,  # noqa: E402,F401
                             current_network, has_trt_tensor, is_trt_tensor, trt_network)
@@ -268,11 +269,14 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     facts = ShapeFacts()
     if ranges:
         second = second_examples(ranges, names, examples)
-        _, second_graph = frontend.trace_module(model, second)
+        second_findings: list = []
+        _, second_graph = frontend.trace_module(model, second, second_findings)
         size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
         facts = compare_traces(torch_graph, second_graph, size_one)
         dynamic_inputs = {names.index(n) for n in ranges}
-        guards = [f for f in findings if f.origin == "size" and f.inputs & dynamic_inputs]
+        static = static_size_checks(findings, second_findings)  # reading static sizes only (H, W under a dynamic batch)
+        guards = [f for i, f in enumerate(findings) if f.origin == "size" and f.inputs & dynamic_inputs
+                  and i not in static]
         if guards:
             pending_guards = check_shape_guards(model, torch_graph, guards, ranges, names, examples,
                                                 defer=_defer_shape_guards, traced=(second,),

@@ -58,6 +58,9 @@ class TraceFinding:
     origin: str  # "size", "data", "constant" or "unknown"
     dynamic: bool = False  # a size-derived value that reads a size of a model input (see trace_checks)
     inputs: set = field(default_factory=set)  # model input indices whose sizes it reads
+    # the sizes the value was computed from, as read at each warning at this line (None: unknown);
+    # equal in two traces at different input sizes means the check reads static sizes only
+    size_reads: list = field(default_factory=list)
 
     @property
     def refused(self) -> bool:
@@ -152,8 +155,37 @@ def _input_ancestors(v, model_inputs: dict, cache: dict) -> frozenset:
     return cache[v]
 
 
-def _origin_of(graph, starts, cache: Optional[dict] = None) -> tuple[str, set]:
-    """Walk back from ``starts`` [(jit value, reached through a size read)] to the model inputs."""
+def _traced_sizes(v) -> Optional[tuple]:
+    t = v.type()
+    if not isinstance(t, torch._C.TensorType):
+        return None
+    try:
+        sizes = t.sizes()
+    except RuntimeError:
+        return None
+    return tuple(sizes) if sizes is not None else None
+
+
+def size_read_value(node):
+    """What a size read (``aten::size(x, d)``, ``aten::size(x)``, ``numel``...) returned while
+    tracing: ``x``'s size at ``d``, else its whole shape (None when the trace does not say)."""
+    ins = list(node.inputs())
+    if not ins:
+        return None
+    sizes = _traced_sizes(ins[0])
+    if sizes is None:
+        return None
+    if node.kind() in ("aten::size", "aten::sym_size") and len(ins) == 2 and \
+            ins[1].node().kind() == "prim::Constant":
+        d = ins[1].toIValue()
+        if isinstance(d, int) and -len(sizes) <= d < len(sizes):
+            return ("dim", sizes[d])
+    return ("shape", sizes)
+
+
+def _origin_of(graph, starts, cache: Optional[dict] = None, reads: Optional[list] = None) -> tuple[str, set]:
+    """Walk back from ``starts`` [(jit value, reached through a size read)] to the model inputs;
+    ``reads`` (a list) receives what each size read on the way returned (:func:`size_read_value`)."""
     model_inputs = {v: i - 1 for i, v in enumerate(graph.inputs()) if i > 0}
     cache = {} if cache is None else cache
     sizes, seen = set(), set()
@@ -170,6 +202,8 @@ def _origin_of(graph, starts, cache: Optional[dict] = None) -> tuple[str, set]:
             return "data", set()
         producer = v.node()
         reads_size = producer.kind() in _SIZE_READS
+        if reads_size and reads is not None:
+            reads.append(size_read_value(producer))
         for u in producer.inputs():
             stack.append((u, reads_size))
     if sizes:
@@ -177,7 +211,8 @@ def _origin_of(graph, starts, cache: Optional[dict] = None) -> tuple[str, set]:
     return "constant", set()
 
 
-def _classify(graph, nodes, file: str, lineno: int, cache: Optional[dict] = None) -> tuple[str, set, str]:
+def _classify(graph, nodes, file: str, lineno: int, cache: Optional[dict] = None,
+              reads: Optional[list] = None) -> tuple[str, set, str]:
     """Origin of the value computed by the last of ``nodes`` (those recorded since the previous
     warning) at ``file:lineno`` (or at the Python line that called it, when that is inside torch);
     returns (origin, model inputs whose sizes it reads, location). A value computed before the
@@ -185,7 +220,9 @@ def _classify(graph, nodes, file: str, lineno: int, cache: Optional[dict] = None
     last, target = _last_node_at(nodes, _python_frames(file, lineno))
     if last is None:
         return "unknown", set(), f"{file}:{lineno}"
-    origin, sizes = _origin_of(graph, [(v, last.kind() in _SIZE_READS) for v in last.inputs()], cache)
+    if last.kind() in _SIZE_READS and reads is not None:
+        reads.append(size_read_value(last))
+    origin, sizes = _origin_of(graph, [(v, last.kind() in _SIZE_READS) for v in last.inputs()], cache, reads)
     return origin, sizes, f"{target[0]}:{target[1]}"
 
 
@@ -244,7 +281,8 @@ _MISSING = object()
 _CONSTANT_FACTORY = re.compile(r"^torch\.[\w.]+ results are registered as constants")
 
 
-def _classify_read(graph, name, tensor, cache: Optional[dict] = None) -> Optional[tuple[str, set]]:
+def _classify_read(graph, name, tensor, cache: Optional[dict] = None,
+                   reads: Optional[list] = None) -> Optional[tuple[str, set]]:
     """Origin of the exact tensor Python read (None if the tracer does not know it)."""
     try:
         value = torch._C._get_value_trace(tensor)
@@ -254,9 +292,12 @@ def _classify_read(graph, name, tensor, cache: Optional[dict] = None) -> Optiona
         return None
     if name in _ITERATION:
         # iterating bakes the number of iterations: a size of whatever the tensor came from
-        origin, sizes = _origin_of(graph, [(value, True)], cache)
+        if reads is not None:
+            sizes = _traced_sizes(value)
+            reads.append(("shape", sizes) if sizes is not None else None)
+        origin, sizes = _origin_of(graph, [(value, True)], cache, reads)
         return origin, sizes
-    return _origin_of(graph, [(value, False)], cache)
+    return _origin_of(graph, [(value, False)], cache, reads)
 
 
 class WarningClassifier:
@@ -277,11 +318,14 @@ class WarningClassifier:
             return
         state = torch._C._get_tracing_state()
         origin, inputs, source = "unknown", set(), f"{filename}:{lineno}"
+        reads: list = []
         if state is not None:
             graph = state.graph()
             exact = None
             if self.reads is not None and self.reads.stack:
-                exact = _classify_read(graph, *self.reads.stack[-1], self.ancestors)
+                exact = _classify_read(graph, *self.reads.stack[-1], self.ancestors, reads)
+                if exact is None:
+                    reads = []
             if os.path.abspath(filename).startswith(_OWN_DIR):  # raised inside a TensorReads wrapper
                 filename, lineno = _caller_outside_trtgraph()
             frames = _python_frames(filename, lineno)
@@ -292,12 +336,28 @@ class WarningClassifier:
                 # unexplained warning (walking the growing graph only when it is needed)
                 nodes = list(_all_nodes(graph.block()))
                 fresh, self.mark = nodes[self.mark:], len(nodes)
-                origin, inputs, source = _classify(graph, fresh, filename, lineno, self.ancestors)
+                origin, inputs, source = _classify(graph, fresh, filename, lineno, self.ancestors, reads)
         text = str(message).split(". ")[0].strip().rstrip(".")
         if _CONSTANT_FACTORY.match(text):
             # torch.tensor / torch.as_tensor (...)(<Python data>) is a constant; of a traced tensor it is
             # recorded as a copy in the graph; Python numbers read from traced tensors warn on their own
             origin, inputs = "constant", set()
-        if any(f.source == source and f.message == text and f.origin == origin for f in self.findings):
-            return
-        self.findings.append(TraceFinding(source, text, origin, bool(inputs), inputs))
+        read = tuple(reads) if reads and None not in reads else None
+        for f in self.findings:
+            if f.source == source and f.message == text and f.origin == origin:
+                f.size_reads.append(read)
+                return
+        self.findings.append(TraceFinding(source, text, origin, bool(inputs), inputs, [read]))
+
+
+def static_size_checks(findings: list, second: list) -> set:
+    """Indices of the ``findings`` (size checks of one trace) that read the same sizes in ``second``
+    (the findings of a trace at other dynamic sizes): they read static sizes only, so their value
+    is the same over a dynamic range. A check whose reads are unknown, or that the second trace
+    does not repeat the same number of times, is not among them."""
+    def key(f):
+        return (f.source, f.message, f.origin)
+
+    other = {key(f): f.size_reads for f in second}
+    return {i for i, f in enumerate(findings)
+            if f.size_reads and None not in f.size_reads and other.get(key(f)) == f.size_reads}
