@@ -43,3 +43,37 @@ def test_analysis_reports_every_problem_at_once_or_per_node():
     [(node, reasons)] = a.node_problems.items()
     assert node.kind() == "aten::linalg_det" and reasons == ["no handler for aten::linalg_det"]
     assert node.source.endswith("(forward)") and "test_walker_stages.py" in node.source
+
+
+class Act(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.act(x)
+
+
+def test_node_checks_alone_compare_with_the_trace_and_name_layers():
+    from trtgraph.backend import create_builder_and_network, trt
+    from trtgraph.context import ConversionContext
+    from trtgraph.errors import ShapeMismatchError
+    from trtgraph.walker.checks import NodeChecks
+
+    traced, g = frontend.trace_module(Act().eval(), [torch.randn(2, 3)])
+    relu = [n for n in frontend.to_ir(g).nodes() if n.kind() == "aten::relu"][0]
+    _, network = create_builder_and_network()
+    names: dict = {}
+    checks = NodeChecks(network, names, ConversionContext(network, torch.float32, []), ShapeFacts())
+    for shape, ok in (((2, 3), True), ((2, 4), False)):
+        x = network.add_input(f"x{shape[1]}", trt().float32, shape)
+        before = network.num_layers
+        y = network.add_activation(x, trt().ActivationType.RELU).get_output(0)
+        if ok:
+            assert checks.check(relu, list(relu.outputs()), [y], "relu") == [y]
+        else:
+            with pytest.raises(ShapeMismatchError, match=r"\(2, 4\).*recorded \(2, 3\)"):
+                checks.check(relu, list(relu.outputs()), [y], "relu")
+        layer_names = checks.name_new_layers(before, relu)
+        assert layer_names == (["act/relu"] if ok else ["act/relu_1"])  # module scope, op, a count
+    assert names == {"act/relu": 2}

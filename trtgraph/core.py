@@ -33,7 +33,7 @@ from .network_state import (_NetworkState, _current_state, _push_debug_network, 
                             current_network, has_trt_tensor, is_trt_tensor, trt_network)
 from .walker.analysis import Analysis
 from .walker.bn_fold import BatchNormFolds
-from .walker.checks import Checks
+from .walker.checks import NodeChecks
 from .walker.emit import Emission
 from .walker.kinds import (_CREATION_OPS, _NETWORK_CONSTANT_OPS, _SHAPE_OPS, _SIZE_OPS, _VIEW_OPS,  # noqa: F401
                            TraceCheckWarning, _flatten, is_inplace)
@@ -43,7 +43,7 @@ from .walker.records import Graph, NodeRecord  # noqa: F401
 
 # --------------------------------------------------------------------------- walker
 
-class _Walker(Emission, Checks):
+class _Walker(Emission):
     """Walks a graph: the analysis stage (``self.analysis``), then emission node by node (see
     ``trtgraph.walker``)."""
 
@@ -82,6 +82,7 @@ class _Walker(Emission, Checks):
         self.ctx.fp32_log = self.fp32_nodes
         self.bn_folds = BatchNormFolds()  # planned by the analysis when fold_batch_norm (walker/bn_fold.py)
         self.analysis = Analysis(self.g, trace, self.facts, self.findings, strict, self.policy, fold_batch_norm)
+        self.checks = NodeChecks(self.network, state.names, self.ctx, self.facts)
 
     def analyse(self) -> None:
         """Run the analysis stage and take its results (all problems at once: UnsupportedOpsError)."""

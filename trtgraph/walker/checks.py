@@ -1,7 +1,10 @@
-"""Stage 3, per node: compare each output with the trace, and name the new layers."""
+"""Stage 3, per node: compare each output with the trace, and name the new layers.
+
+:class:`NodeChecks` is a stage of its own: it holds the network, the layer-name counters, the
+conversion context and the shape facts, and knows nothing of the walker. Emission calls
+:meth:`NodeChecks.check` after each converted node and :meth:`NodeChecks.name_new_layers` after
+every node."""
 from __future__ import annotations
-
-
 
 from .. import frontend
 from ..dtypes import to_torch
@@ -10,10 +13,14 @@ from ..dynamic import describe_shape
 from ..network_state import is_trt_tensor
 
 
-class Checks:
-    """Mixin of :class:`trtgraph.core._Walker`: per-node checks and naming."""
+class NodeChecks:
+    """Per-node checks and naming over one network (``names``: the counters of layer names used,
+    shared by every conversion into that network)."""
 
-    def _name_new_layers(self, before: int, node) -> list:
+    def __init__(self, network, names: dict, ctx, facts):
+        self.network, self.names, self.ctx, self.facts = network, names, ctx, facts
+
+    def name_new_layers(self, before: int, node) -> list:
         """Name the layers a node added after its module scope and op: 'layer1.0.conv1/convolution'."""
         names = []
         scope = frontend.scope_of(node) or "model"
@@ -21,8 +28,8 @@ class Checks:
         for i in range(before, self.network.num_layers):
             layer = self.network.get_layer(i)
             base = f"{scope}/{op}"
-            n = self.state.names.get(base, 0)
-            self.state.names[base] = n + 1
+            n = self.names.get(base, 0)
+            self.names[base] = n + 1
             name = base if n == 0 else f"{base}_{n}"
             layer.name = name
             for j in range(layer.num_outputs):
@@ -32,10 +39,12 @@ class Checks:
             names.append(name)
         return names
 
-    def _check(self, node, outs, results, desc):
+    def check(self, node, outs, results, desc) -> list:
         """Compare each output with the trace: static dims equal, dynamic dims left -1 (a fixed
         size where the traces differ is a size baked into the network). A dim TensorRT lost track
-        of (-1) that is the same in both traces is pinned with a reshape, so later handlers see it."""
+        of (-1) that is the same in both traces is pinned with a reshape, so later handlers see it:
+        returns the results, pinned ones replaced."""
+        results = list(results)
         for k, (v, r) in enumerate(zip(outs, results)):
             tt = frontend.traced_type(v)
             if tt is None or not is_trt_tensor(r):
@@ -68,9 +77,7 @@ class Checks:
                     dims = self.ctx.dims(r)
                     pinned = [t if i not in axes else d for i, (t, d) in enumerate(zip(tt.shape, dims))]
                     results[k] = self.ctx.reshape(r, pinned)
-                    self.env[v] = results[k]
             if want_dtype is not None and got_dtype != want_dtype:
                 raise ShapeMismatchError(f"{desc}: output {k} has TensorRT dtype {got_dtype}, "
                                          f"the trace recorded {tt.dtype} (expected {want_dtype} in this network)")
-
-    # ----------------------------------------------------------- parameters
+        return results

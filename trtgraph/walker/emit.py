@@ -74,8 +74,10 @@ class Emission:
             if is_inplace(kind):
                 self._write_back(ins[0], results[0], desc)
         if not folded:
-            self._check(node, outs, results, desc)
-        layers = self._name_new_layers(before, node)
+            results = self.checks.check(node, outs, results, desc)
+            for v, r in zip(outs, results):
+                self.env[v] = r
+        layers = self.checks.name_new_layers(before, node)
         if self.verbose:
             print(f"[trtgraph] {index:5d} {kind:<28} {frontend.scope_of(node) or '-':<30} "
                   f"{'folded' if folded else str(len(layers)) + ' layer(s)'}"
