@@ -30,6 +30,27 @@ case("sdpa_causal", Fn(lambda m, q, k, v: F.scaled_dot_product_attention(q, k, v
 case("sdpa_gqa", Fn(lambda m, q, k, v: F.scaled_dot_product_attention(q, k, v, enable_gqa=True, is_causal=True)),
      [r(1, 6, 5, 8), r(1, 2, 5, 8, seed=1), r(1, 2, 5, 8, seed=2)], [SDPA])
 
+case("sdpa_constant_masks_that_mask_nothing", Fn(lambda m, q, k, v: F.scaled_dot_product_attention(
+    q, k, v, attn_mask=torch.ones(5, 7, dtype=torch.bool)) + F.scaled_dot_product_attention(
+    q, k, v, attn_mask=torch.zeros(1, 7))), [r(2, 3, 5, 8), r(2, 3, 7, 8, seed=1), r(2, 3, 7, 4, seed=2)], [SDPA])
+
+
+def test_a_constant_mask_that_masks_nothing_adds_no_mask_layers():
+    """torch.export's transformers build all-true masks: they cost no select layers, unlike a
+    mask that masks something (the results are checked by the case above)."""
+    import trtgraph
+
+    q, k, v = r(1, 2, 5, 8), r(1, 2, 7, 8, seed=1), r(1, 2, 7, 8, seed=2)
+
+    def layers(mask):
+        return trtgraph.convert(Fn(lambda m, q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask)),
+                                [q, k, v]).num_layers
+
+    some = torch.ones(5, 7, dtype=torch.bool)
+    some[0, 0] = False
+    assert layers(torch.ones(5, 7, dtype=torch.bool)) < layers(some)
+    assert layers(torch.ones(5, 7, dtype=torch.bool)) == layers(torch.zeros(5, 7))
+
 
 def _mha_direct(mask=None, mask_type=None, need_weights=False, average=True, cross=False):
     D, H = 8, 2

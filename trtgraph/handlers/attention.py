@@ -65,6 +65,17 @@ def _causal_keep(ctx, q, k):
     return ctx.unary(ctx.elementwise(cols, rows, "GREATER", dtype=torch.int64), "NOT")
 
 
+def _keeps_everything(mask, scores_shape) -> bool:
+    """A constant mask that changes nothing: all True (boolean) or all zero (additive), and
+    broadcasting to the scores without enlarging them."""
+    if not isinstance(mask, torch.Tensor) or mask.dim() > len(scores_shape):
+        return False
+    for m, s in zip(reversed(mask.shape), reversed(scores_shape)):
+        if m != 1 and m != s:
+            return False
+    return bool(mask.all()) if mask.dtype == torch.bool else bool((mask == 0).all())
+
+
 def _validate_sdpa(args):
     p = args.get("dropout_p")
     if not isinstance(p, (int, float)) or p != 0:
@@ -96,7 +107,9 @@ def scaled_dot_product_attention(ctx, query, key, value, attn_mask=None, dropout
         keep = _causal_keep(ctx, q, k)
         scores = ctx.select(keep, scores, _neg_inf(ctx, dtype), dtype=dtype)
         masked = True
-    if attn_mask is not None:
+    if attn_mask is not None and _keeps_everything(attn_mask, ctx.shape(scores)):
+        masked = True  # a constant mask that masks nothing (export's all-true masks): no layers for it
+    elif attn_mask is not None:
         if ctx.dtype(attn_mask) == torch.bool:
             scores = ctx.select(attn_mask, scores, _neg_inf(ctx, dtype), dtype=dtype)
         else:
