@@ -156,7 +156,6 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
     return pending
 
 
-
 def _export_holds_over(model, ranges, names, examples) -> bool:
     """Whether torch.export, tracing with symbolic sizes, finds the model's Python checks of its
     sizes true over the whole range (it reasons about sizes >= 2 only: the min corner's trace
