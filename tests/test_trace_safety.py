@@ -339,11 +339,15 @@ def test_other_path_at_a_range_corner_is_accepted_when_the_network_matches_there
     assert torch.allclose(conv.evaluate(x)[0], x * 2)
 
 
-class OtherFactorAtOne(nn.Module):
-    """The same ops at every size, with another constant at size 1: only the value differs."""
+class OtherFactorAt(nn.Module):
+    """The same ops at every size, with another constant at one batch size: only the value differs."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
 
     def forward(self, x):
-        if x.shape[0] == 1:
+        if x.shape[0] == self.n:
             return x * 3
         return x * 2
 
@@ -354,26 +358,18 @@ def test_a_size_one_special_case_with_other_math_is_refused(frontend):
     3. TorchScript sees another constant at the range's min corner; torch.export never sees the
     check at all (it assumes sizes >= 2). Either way the engine would be wrong at batch 1."""
     with pytest.raises(DynamicShapeError, match="reads a constant that is 2 at the example and 3|at least 2"):
-        trtgraph.convert(OtherFactorAtOne().eval(), [r(4, 3)], input_names=["x"],
+        trtgraph.convert(OtherFactorAt(1).eval(), [r(4, 3)], input_names=["x"],
                          dynamic_shapes={"x": {0: (1, 4, 8)}}, frontend=frontend)
-
-
-class OtherPathInside(nn.Module):
-    """Another result at one size strictly inside the range: no corner trace takes that path."""
-
-    def forward(self, x):
-        if x.shape[0] == 5:
-            return x * 3
-        return x * 2
 
 
 @pytest.mark.parametrize("frontend", ["torchscript", "export"])
 def test_a_size_check_that_fails_inside_the_range_is_refused(frontend):
+    """Another result at batch 5, strictly inside the range 1..8: no corner trace takes that path."""
     with pytest.raises(DynamicShapeError, match=r"guard4?.*!= 5|size\(\)\[0\] != 5"):
-        trtgraph.convert(OtherPathInside().eval(), [r(4, 3)], input_names=["x"],
+        trtgraph.convert(OtherFactorAt(5).eval(), [r(4, 3)], input_names=["x"],
                          dynamic_shapes={"x": {0: (1, 4, 8)}}, frontend=frontend)
     # the same model over a range without 5 converts, and is right at both ends
-    conv = trtgraph.convert(OtherPathInside().eval(), [r(2, 3)], input_names=["x"],
+    conv = trtgraph.convert(OtherFactorAt(5).eval(), [r(2, 3)], input_names=["x"],
                             dynamic_shapes={"x": {0: (1, 2, 4)}}, frontend=frontend)
     for n in (1, 4):
         x = r(n, 3)
@@ -439,7 +435,7 @@ def test_a_size_one_special_case_is_refused_by_torch2trt_too():
 
     _, network = backend.create_builder_and_network()
     with trt_network(network), pytest.raises(DynamicShapeError, match="reads a constant"):
-        torch2trt(OtherFactorAtOne().eval(), [r(4, 3)], input_names=["x"], dynamic_shapes={"x": {0: (1, 4, 8)}})
+        torch2trt(OtherFactorAt(1).eval(), [r(4, 3)], input_names=["x"], dynamic_shapes={"x": {0: (1, 4, 8)}})
 
 
 def test_export_checks_the_network_at_size_one_and_accepts_the_same_math():
@@ -449,7 +445,7 @@ def test_export_checks_the_network_at_size_one_and_accepts_the_same_math():
     x = r(1, 4)
     assert torch.allclose(conv.evaluate(x)[0], x * 2)
     # a range without 1 needs no such check
-    conv = trtgraph.convert(OtherFactorAtOne().eval(), [r(4, 3)], input_names=["x"],
+    conv = trtgraph.convert(OtherFactorAt(1).eval(), [r(4, 3)], input_names=["x"],
                             dynamic_shapes={"x": {0: (2, 4, 8)}}, frontend="export")
     assert conv.graph.shape_guard_checks == []
     x = r(2, 3)

@@ -161,15 +161,12 @@ def _export_holds_over(model, ranges, names, examples) -> bool:
     sizes true over the whole range (it reasons about sizes >= 2 only: the min corner's trace
     covers 1). A check that fails inside the range is a :class:`DynamicShapeError` (a corner trace
     would not see ``if n == 5``). False when the model does not export: the corners are traced."""
-    from .export.program import export_program, torch_spec
+    from .export.program import examples_not_one, export_program, torch_spec
 
-    ones = [{a: min(max(2, opt), hi) for a, (lo, opt, hi) in ranges.get(n, {}).items() if x.shape[a] == 1}
-            for n, x in zip(names, examples)]
-    examples = [resized(x, axes) if axes else x for x, axes in zip(examples, ones)]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            export_program(model, examples, torch_spec(ranges, names))
+            export_program(model, examples_not_one(examples, names, ranges), torch_spec(ranges, names))
     except DynamicShapeError:
         raise  # names the check's source line and what does not hold
     except Exception:  # noqa: BLE001 - the model does not export: trace the corners instead

@@ -41,6 +41,7 @@ from .export.program import (
     KEPT_OPS,
     decompose_missing,
     example_inputs_of,
+    examples_not_one,
     export_program,
     is_trtgraph_ranges,
     program_ranges,
@@ -111,7 +112,7 @@ def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
         if is_trtgraph_ranges(dynamic_shapes):
             user_ranges = parse_ranges(dynamic_shapes, names, examples)
             spec = torch_spec(user_ranges, names) if user_ranges else None
-            to_export = _examples_not_one(examples, names, user_ranges)
+            to_export = examples_not_one(examples, names, user_ranges)
         _warn_if_training(model_or_program)
         ep = export_program(model_or_program, to_export, spec)
     if decompose:
@@ -130,14 +131,6 @@ def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
     return ExportedGraph(graph, root, ep, examples, ranges, facts, time.perf_counter() - t0)
 
 
-def _examples_not_one(examples: list, names: list, ranges: dict) -> list:
-    """torch.export specializes a size-1 example dimension to 1: export with size 2 (or opt) there
-    instead, inside the range (the network's example inputs stay the user's)."""
-    out = []
-    for name, x in zip(names, examples):
-        axes = {a: min(max(2, opt), hi) for a, (lo, opt, hi) in ranges.get(name, {}).items() if x.shape[a] == 1}
-        out.append(resized(x, axes) if axes else x)
-    return out
 
 
 def _check_program_inputs(graph: ir.Graph, examples: list, names: list, ranges: dict) -> None:

@@ -205,12 +205,7 @@ def traced_type(value) -> Optional[TracedType]:
     t = value.type()
     if not isinstance(t, torch._C.TensorType):
         return None
-    try:
-        sizes = t.sizes()
-    except RuntimeError:
-        sizes = None
-    dtype = t.dtype()
-    return TracedType(tuple(sizes) if sizes is not None else None, dtype)
+    return TracedType(ir.tensor_sizes(t), t.dtype())
 
 
 def constant_value(node) -> Any:

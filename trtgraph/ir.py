@@ -54,6 +54,17 @@ def source_line_of(source_range: str) -> str:
     return ""
 
 
+def tensor_sizes(jit_type) -> Optional[tuple]:
+    """The sizes a ``torch._C.TensorType`` records (None: not a tensor type, or no sizes)."""
+    if not isinstance(jit_type, torch._C.TensorType):
+        return None
+    try:
+        sizes = jit_type.sizes()
+    except RuntimeError:
+        return None
+    return tuple(sizes) if sizes is not None else None
+
+
 class AttrTree:
     """The walker's "module" for a graph without one: tensors by dotted path, one level per part."""
 
@@ -118,13 +129,7 @@ class Value:
     @property
     def shape(self) -> Optional[tuple]:
         """The shape recorded at the example (None: not a tensor, or not recorded)."""
-        if not self.is_tensor:
-            return None
-        try:
-            sizes = self._type.sizes()
-        except RuntimeError:
-            return None
-        return tuple(sizes) if sizes is not None else None
+        return tensor_sizes(self._type)
 
     @property
     def dtype(self) -> Optional[torch.dtype]:
@@ -229,10 +234,13 @@ class Node:
     def inputsAt(self, i: int):
         return self._inputs[i]
 
+    def _only(self, values: list, what: str):
+        if len(values) != 1:
+            raise RuntimeError(f"{self._kind} has {len(values)} {what}, not 1")
+        return values[0]
+
     def input(self):
-        if len(self._inputs) != 1:
-            raise RuntimeError(f"{self._kind} has {len(self._inputs)} inputs, not 1")
-        return self._inputs[0]
+        return self._only(self._inputs, "inputs")
 
     def outputs(self):
         return iter(self._outputs)
@@ -244,9 +252,7 @@ class Node:
         return self._outputs[i]
 
     def output(self):
-        if len(self._outputs) != 1:
-            raise RuntimeError(f"{self._kind} has {len(self._outputs)} outputs, not 1")
-        return self._outputs[0]
+        return self._only(self._outputs, "outputs")
 
     def schema(self) -> str:
         return self._schema

@@ -29,7 +29,7 @@ from typing import Optional
 
 import torch
 
-from .ir import frames_of
+from .ir import frames_of, tensor_sizes
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -155,24 +155,13 @@ def _input_ancestors(v, model_inputs: dict, cache: dict) -> frozenset:
     return cache[v]
 
 
-def _traced_sizes(v) -> Optional[tuple]:
-    t = v.type()
-    if not isinstance(t, torch._C.TensorType):
-        return None
-    try:
-        sizes = t.sizes()
-    except RuntimeError:
-        return None
-    return tuple(sizes) if sizes is not None else None
-
-
 def size_read_value(node):
     """What a size read (``aten::size(x, d)``, ``aten::size(x)``, ``numel``...) returned while
     tracing: ``x``'s size at ``d``, else its whole shape (None when the trace does not say)."""
     ins = list(node.inputs())
     if not ins:
         return None
-    sizes = _traced_sizes(ins[0])
+    sizes = tensor_sizes(ins[0].type())
     if sizes is None:
         return None
     if node.kind() in ("aten::size", "aten::sym_size") and len(ins) == 2 and \
@@ -293,7 +282,7 @@ def _classify_read(graph, name, tensor, cache: Optional[dict] = None,
     if name in _ITERATION:
         # iterating bakes the number of iterations: a size of whatever the tensor came from
         if reads is not None:
-            sizes = _traced_sizes(value)
+            sizes = tensor_sizes(value.type())
             reads.append(("shape", sizes) if sizes is not None else None)
         origin, sizes = _origin_of(graph, [(value, True)], cache, reads)
         return origin, sizes

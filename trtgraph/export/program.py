@@ -18,6 +18,7 @@ from typing import Optional
 
 import torch
 
+from ..dynamic import resized
 from ..errors import DynamicShapeError, InputError, TraceError
 from ..registry import lookup
 
@@ -143,6 +144,16 @@ def _is_constraint_violation(exc) -> bool:
     except ImportError:  # pragma: no cover - torch without dynamo
         return False
     return isinstance(exc, UserError) and getattr(exc, "error_type", None) == UserErrorType.CONSTRAINT_VIOLATION
+
+
+def examples_not_one(examples: list, names: list, ranges: dict) -> list:
+    """torch.export specializes a size-1 example dimension to 1: export with size 2 (or opt) there
+    instead, inside the range (the network's example inputs stay the user's)."""
+    out = []
+    for name, x in zip(names, examples):
+        axes = {a: min(max(2, opt), hi) for a, (lo, opt, hi) in ranges.get(name, {}).items() if x.shape[a] == 1}
+        out.append(resized(x, axes) if axes else x)
+    return out
 
 
 def export_program(model, examples: list, dynamic_shapes=None):
