@@ -131,8 +131,6 @@ def export_graph(model_or_program, example_inputs=None, dynamic_shapes=None,
     return ExportedGraph(graph, root, ep, examples, ranges, facts, time.perf_counter() - t0)
 
 
-
-
 def _check_program_inputs(graph: ir.Graph, examples: list, names: list, ranges: dict) -> None:
     """Example inputs given with an ExportedProgram must fit it: dtype, rank, static sizes, ranges."""
     from .frontend import traced_type
