@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 import torch
 
-from . import frontend, ir
+from . import frontend, ir, shape_trace
 from .context import ConversionContext
 from .dtypes import to_torch, to_trt
 from .dynamic import (ShapeFacts, compare_traces, network_shape, parse_ranges, profile_shapes, resized,
@@ -111,7 +111,7 @@ def _output_keys(outputs) -> Optional[list]:
 
 
 def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defer: bool = False,
-                       traced: tuple = (), known_baked=()) -> list:
+                       traced: tuple = (), known_baked=(), first_findings=()) -> list:
     """A shape check computed from a dynamic size (``if x.shape[0] > 3``) must hold over the whole
     range. ``torch.export`` proves it for the sizes >= 2 (:func:`_export_holds_over`); the min
     corner (and the max, when the model does not export) is traced again and must give the same
@@ -122,7 +122,9 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
     are not seen.
     ``traced``: input lists already traced and found to give the same graph (the second trace).
     A constant that differs at a corner (and not already between the two traces: ``known_baked``)
-    is another path too: the same ops computing with another value."""
+    is another path too: the same ops computing with another value. ``first_findings``: every
+    finding of the first trace (whether the corners can be traced for shapes only, see
+    ``trtgraph.shape_trace``)."""
     where = "; ".join(f"{g.source} ({g.message})" for g in guards[:3])
     pending = []
     corners = (("min", 0), ("max", 2))
@@ -133,12 +135,8 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
         if any(all(tuple(a.shape) == tuple(b.shape) for a, b in zip(sizes, seen)) for seen in (examples, *traced)):
             continue  # that corner is the example or was traced already
         shapes = ", ".join(str(tuple(x.shape)) for x in sizes)
-        try:
-            _, g = frontend.trace_module(model, sizes)
-        except TrtGraphError as exc:
-            raise DynamicShapeError(f"the model checks a dynamic size in Python at {where}, and tracing at the "
-                                    f"{corner} of the dynamic range ({shapes}) fails: {exc}") from exc
-        try:
+
+        def same_path(g):
             corner_facts = compare_traces(torch_graph, g)
             other = [v for v in corner_facts.baked if v not in known_baked]
             if other:  # same ops, but a value the trace baked in differs there (``x * 3 if n == 1 else x * 2``)
@@ -146,6 +144,11 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
                 readers = [u.user for u in other[0].uses() if u.user is not None]
                 raise DynamicShapeError(f"{frontend.describe(readers[0] if readers else other[0].node())} "
                                         f"reads a constant that is {a!r} at the example and {b!r} there")
+        try:
+            shape_trace.retrace(model, sizes, torch_graph, first_findings, same_path)
+        except TraceError as exc:
+            raise DynamicShapeError(f"the model checks a dynamic size in Python at {where}, and tracing at the "
+                                    f"{corner} of the dynamic range ({shapes}) fails: {exc}") from exc
         except TrtGraphError as exc:
             reason = (f"the model checks a dynamic size in Python at {where}, and at the {corner} of the dynamic "
                       f"range ({shapes}) it takes another path: {exc}")
@@ -264,12 +267,14 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
         if param_exclude and _valid_regex(param_exclude):  # attribute paths start at the wrapper: match the user's paths below it
             param_exclude = f"{re.escape(MODEL_KEY)}\\.(?:{param_exclude})"
     facts = ShapeFacts()
+    second_trace: dict = {}
     if ranges:
         second = second_examples(ranges, names, examples)
         second_findings: list = []
-        _, second_graph = frontend.trace_module(model, second, second_findings)
         size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
-        facts = compare_traces(torch_graph, second_graph, size_one)
+        facts = shape_trace.retrace(model, second, torch_graph, findings,
+                                    lambda g: compare_traces(torch_graph, g, size_one), second_findings,
+                                    stats=second_trace)
         dynamic_inputs = {names.index(n) for n in ranges}
         static = static_size_checks(findings, second_findings)  # reading static sizes only (H, W under a dynamic batch)
         guards = [f for i, f in enumerate(findings) if f.origin == "size" and f.inputs & dynamic_inputs
@@ -277,7 +282,7 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
         if guards:
             pending_guards = check_shape_guards(model, torch_graph, guards, ranges, names, examples,
                                                 defer=_defer_shape_guards, traced=(second,),
-                                                known_baked=set(facts.baked))
+                                                known_baked=set(facts.baked), first_findings=findings)
     t_trace = time.perf_counter() - t0
 
     ctx = ConversionContext(state.network, float_dtype, state.keep)
@@ -323,5 +328,6 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
                              "trtgraph converts models whose outputs are tensors (or tuples/lists/dicts of them)")
     graph.outputs = [o if is_trt_tensor(o) else ctx.constant(o) for o in flat]
     graph.trace_seconds = t_trace
+    graph.second_trace = second_trace.get("shortcut")  # see trtgraph.shape_trace (None: static)
     graph.convert_seconds = time.perf_counter() - t0
     return trace, graph

@@ -73,7 +73,7 @@ def _restored_state(model: torch.nn.Module):
                          "now hold the values forward wrote)")
 
 
-def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[list] = None):
+def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[list] = None, inlined=True):
     """``torch.jit.trace`` in eval mode under no_grad; returns (traced module, inlined graph).
 
     The user's module keeps its training flags, parameters, buffers and hooks: buffers a forward
@@ -99,7 +99,7 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
             raise TraceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
     if findings is not None:
         findings.extend(classifier.findings)
-    return traced, traced.inlined_graph
+    return traced, (traced.inlined_graph if inlined else None)
 
 
 def trace_structured(model, leaves: list, in_spec, findings: Optional[list] = None):

@@ -1,0 +1,149 @@
+"""The shapes-only second trace (trtgraph.shape_trace): it must tell exactly what a real second
+trace tells, be taken only where it can, and never be the reason a model is refused."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from trtgraph import frontend, shape_trace
+from trtgraph.dynamic import compare_traces, resized
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+
+class Heads(torch.nn.Module):
+    """Matrix products whose shapes follow the batch, sizes read in Python, a baked-looking reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = torch.nn.Linear(8, 16)
+        self.k = torch.nn.Linear(8, 16)
+
+    def forward(self, x):  # x: (batch, seq, 8)
+        b, s, _ = x.shape
+        q = self.q(x).reshape(b, s, 2, 8).transpose(1, 2)
+        k = self.k(x).reshape(b, s, 2, 8).transpose(1, 2)
+        att = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5, -1)
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, att @ k)
+        extra = torch.baddbmm(torch.zeros(b, s, s), x, x.transpose(1, 2)).sum(-1).repeat(1, 16)
+        return out.transpose(1, 2).reshape(b, s * 16) + extra
+
+
+def _tiny(name):
+    import zoo_models
+
+    model, _ = [m for m in zoo_models.transformers_models("tiny") if m.name == name][0].build()
+    return model, [torch.randint(0, 1000, (2, 16), generator=torch.Generator().manual_seed(0))]
+
+
+def _both(model, first, second):
+    findings: list = []
+    _, g1 = frontend.trace_module(model, first, findings)
+    _, g2 = frontend.trace_module(model, second)
+    real = compare_traces(g1, g2)
+    stats: dict = {}
+    short = shape_trace.retrace(model, second, g1, findings, lambda g: compare_traces(g1, g), stats=stats)
+    return real, short, stats
+
+
+@pytest.mark.parametrize("case", ["heads", "bert", "gpt2", "llama"])
+def test_the_shortcut_finds_what_a_real_second_trace_finds(case):
+    if case == "heads":
+        model, first = Heads().eval(), [torch.randn(2, 5, 8)]
+        second = [torch.randn(7, 9, 8)]
+    else:
+        model, first = _tiny(case)
+        second = [resized(first[0], {0: 5, 1: 53})]
+    real, short, stats = _both(model, first, second)
+    assert stats["shortcut"] == "taken"
+    assert real.dynamic, "the case must have dynamic values to compare"
+    assert short.dynamic == real.dynamic
+    assert short.second_shapes == real.second_shapes
+    assert short.baked == real.baked
+
+
+def test_the_shortcut_skips_the_matrix_products():
+    model = Heads().eval()
+    findings: list = []
+    _, g1 = frontend.trace_module(model, [torch.randn(2, 5, 8)], findings)
+    assert shape_trace.why_not(g1, findings) is None
+    g, skipped = shape_trace.trace_shapes(model, [torch.randn(3, 4, 8)], [])
+    assert skipped >= 4  # two linears, two matmuls, attention, baddbmm (some fold into one kernel)
+    kinds = [n.kind() for n in g.nodes()]
+    assert kinds == [n.kind() for n in g1.nodes()]
+
+
+class Conv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x).flatten(1)
+
+
+class Select(torch.nn.Module):
+    def forward(self, x):
+        return x[x > 0].reshape(-1, 1) * x.shape[0]
+
+
+class Nonzero(torch.nn.Module):
+    def forward(self, x):
+        return torch.nonzero(x @ x.t())
+
+
+class Reads(torch.nn.Module):
+    def forward(self, x):
+        return x * float(x.sum())
+
+
+@pytest.mark.parametrize("model,x,reason", [
+    (Conv(), torch.randn(2, 3, 8, 8), "aten::_convolution"),
+    (Select(), torch.randn(4, 3), "aten::index"),
+    (Nonzero(), torch.randn(4, 3), "aten::nonzero"),
+    (Reads(), torch.randn(4, 3), "tensor data"),
+], ids=["conv", "bool-index", "nonzero", "data-read"])
+def test_the_shortcut_is_not_taken_where_values_or_recording_matter(model, x, reason):
+    findings: list = []
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, g1 = frontend.trace_module(model.eval(), [x], findings)
+    assert reason in (shape_trace.why_not(g1, findings) or "")
+    stats: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shape_trace.retrace(model, [resized(x, {0: 6})], g1, findings, lambda g: g, stats=stats)
+    assert reason in stats["shortcut"]
+
+
+def test_a_shortcut_trace_that_disagrees_is_redone_for_real():
+    model = Heads().eval()
+    findings: list = []
+    _, g1 = frontend.trace_module(model, [torch.randn(2, 5, 8)], findings)
+    seen = []
+
+    def check(g):
+        seen.append(g)
+        if len(seen) == 1:
+            raise shape_trace.TrtGraphError("disagrees")
+        return compare_traces(g1, g)
+
+    stats: dict = {}
+    facts = shape_trace.retrace(model, [torch.randn(3, 6, 8)], g1, findings, check, stats=stats)
+    assert len(seen) == 2 and stats["shortcut"] == "redone: disagrees"
+    assert facts.dynamic
+
+
+def test_dynamic_conversion_of_a_transformer_takes_the_shortcut_and_matches_eager():
+    import trtgraph
+
+    model, (x,) = _tiny("bert")
+    conv = trtgraph.convert(model, [x], input_names=["ids"], dynamic_shapes={"ids": {0: (1, 2, 8), 1: (4, 16, 64)}})
+    assert conv.graph.second_trace == "taken"
+    for shape in ((1, 4), (3, 37), (8, 64)):
+        report = conv.verify(resized(x, {0: shape[0], 1: shape[1]}))
+        assert report.ok, (shape, report)
