@@ -78,21 +78,35 @@ def make(shape, like, g):
     return torch.randint(0, 1000, shape, generator=g)
 
 
-def run_case(c, precision="fp32", frontend="torchscript", keep_going=False) -> dict:
-    """One model through one frontend; ``keep_going``: an exception becomes the row's ``error``."""
+def run_case(c, precision="fp32", frontend="torchscript", keep_going=False, static=False) -> dict:
+    """One model through one frontend; ``keep_going``: an exception becomes the row's ``error``;
+    ``static``: also time two static conversions of the example (``static_s``, ``ratio``)."""
     g = torch.Generator().manual_seed(1)
     row = dict(model=c["name"], frontend=frontend, precision=precision)
     stage = "convert"
+
+    def static_seconds():
+        t0 = time.perf_counter()
+        trtgraph.convert(c["model"], c["example"], input_names=c["names"], precision=precision, frontend=frontend,
+                         **c.get("options", {}))
+        return time.perf_counter() - t0
+
     try:
+        t_static = static_seconds() if static else None
         t0 = time.perf_counter()
         conv = trtgraph.convert(c["model"], c["example"], input_names=c["names"], dynamic_shapes=c["dynamic"],
                                 precision=precision, frontend=frontend, **c.get("options", {}))
         t_convert = time.perf_counter() - t0
+        if static:
+            t_static = min(t_static, static_seconds())  # the faster of two, one before and one after
         stage = "build engine"
         t0 = time.perf_counter()
         engine = conv.build()
         t_build = time.perf_counter() - t0
+        if static:
+            row.update(static_s=round(t_static, 2), ratio=round(t_convert / t_static, 2))
         row.update(layers=conv.num_layers, convert_s=round(t_convert, 2),
+                   second_trace=getattr(conv.graph, "second_trace", None),
                    build_s=round(t_build, 1), engine_mb=round(len(engine) / 2 ** 20, 1),
                    network_inputs={conv.network.get_input(i).name: list(conv.network.get_input(i).shape)
                                    for i in range(conv.network.num_inputs)},
@@ -133,25 +147,29 @@ def write_doc(out: pathlib.Path, rows: list, zoo_rows: list):
              "with the optimization profile; the reference evaluator runs the network at each shape). Each model "
              "goes through both frontends: TorchScript (`torch.jit.trace`, traced twice) and torch.export "
              "(`frontend=\"export\"`, the profile from the symbolic sizes).", "",
-             "| model | frontend | network inputs | profile (min / opt / max) | layers | convert s | build s | "
-             "shape: max rel error vs eager |", "|---|---|---|---|---:|---:|---:|---|"]
+             "`convert s` is the dynamic conversion; `static s` converts the same example without `dynamic_shapes` "
+             "(the faster of one run before and one after); `x` is their ratio.", "",
+             "| model | frontend | network inputs | profile (min / opt / max) | layers | convert s | static s | x "
+             "| build s | shape: max rel error vs eager |", "|---|---|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         fe = FRONTENDS[r["frontend"]]
         if "error" in r:
-            lines.append(f"| {r['model']} | {fe} | | | | | | {_cell_error(r)} |")
+            lines.append(f"| {r['model']} | {fe} | | | | | | | | {_cell_error(r)} |")
             continue
         prof = "; ".join(f"{k}: {' / '.join(str(tuple(s)) for s in v)}" for k, v in r["profile"].items())
         ins = ", ".join(f"{k} {tuple(v)}" for k, v in r["network_inputs"].items())
         errs = "<br>".join(f"{tuple(s['inputs'][0])}: {s['max_rel']:.2e}" for s in r["shapes"])
-        lines.append(f"| {r['model']} | {fe} | {ins} | {prof} | {r['layers']} | {r['convert_s']} | {r['build_s']} "
+        lines.append(f"| {r['model']} | {fe} | {ins} | {prof} | {r['layers']} | {r['convert_s']} | {r['static_s']} "
+                     f"| {r['ratio']} | {r['build_s']} "
                      f"| {errs} |")
     if zoo_rows:
         by_model = {}
         for r in zoo_rows:
             by_model.setdefault(r["model"], {})[r["frontend"]] = r
         lines += ["", "## Torchvision models with a dynamic batch (1..6, example batch 2)", "",
-                  "| model | layers | TorchScript: convert s | TorchScript: max rel error at batch 1 / 5 / 6 | "
-                  "export: convert s | export: max rel error at batch 1 / 5 / 6 |", "|---|---:|---:|---|---:|---|"]
+                  "| model | layers | TorchScript: convert s (static s, x) | TorchScript: max rel error at batch 1 / 5 / 6 | "
+                  "export: convert s (static s, x) | export: max rel error at batch 1 / 5 / 6 |",
+                  "|---|---:|---:|---|---:|---|"]
         for name, fes in by_model.items():
             layers = next((r["layers"] for r in fes.values() if "layers" in r), "")
             cells = []
@@ -162,7 +180,7 @@ def write_doc(out: pathlib.Path, rows: list, zoo_rows: list):
                 elif "error" in r:
                     cells += ["", _cell_error(r)]
                 else:
-                    cells += [str(r["convert_s"]), " / ".join(f"{s['max_rel']:.1e}" for s in r["shapes"])]
+                    cells += [f"{r['convert_s']} ({r['static_s']}, {r['ratio']}x)", " / ".join(f"{s['max_rel']:.1e}" for s in r["shapes"])]
             lines.append(f"| {name} | {layers} | {' | '.join(cells)} |")
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out}.md and {out}.json")
@@ -191,7 +209,7 @@ def main(argv=None):
             if wanted and c["name"] not in wanted:
                 continue
             for fe in frontends:
-                row = run_case(c, frontend=fe, keep_going=True)
+                row = run_case(c, frontend=fe, keep_going=True, static=True)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
 

@@ -14,8 +14,9 @@ shortcut is taken only when nothing in the first trace does:
 - no value was read from tensor data (a data or unknown finding of ``trtgraph.trace_checks``);
 - no node has a data-dependent output shape (``nonzero``, ``unique``, boolean indexing...);
 - every node is an ``aten::`` or ``prim::`` op (a custom op's meta kernel may not exist);
-- no convolution or RNN cell: the tracer records those beneath the level where a dispatch mode
-  runs, so their nodes would be lost.
+- no RNN cell: the tracer records those beneath the level where a dispatch mode runs, so their
+  nodes would be lost. Convolutions are the same, so ``conv2d`` & co. are called as the
+  ``aten::_convolution`` the tracer records for them, with the first trace's backend flags.
 
 And whatever the shortcut's trace says that does not agree with the first trace (another op
 sequence, another baked constant) is checked again with a real trace before anything is refused.
@@ -23,14 +24,17 @@ sequence, another baked constant) is checked again with a real trace before anyt
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import threading
 from typing import Callable, Optional
 
 import torch
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
 from . import frontend
+from .ir import tensor_sizes
 from .errors import TrtGraphError
 
 _aten = torch.ops.aten
@@ -39,14 +43,15 @@ _aten = torch.ops.aten
 # the dispatcher reaches under linear, matmul, einsum and scaled_dot_product_attention.
 SKIPPED = frozenset({
     _aten.mm.default, _aten.addmm.default, _aten.bmm.default, _aten.baddbmm.default,
-    _aten._scaled_dot_product_flash_attention_for_cpu.default,
+    _aten._scaled_dot_product_flash_attention_for_cpu.default, _aten._convolution.default,
 })
 
 # Node kinds the tracer records below a dispatch mode's level (torchgen's DONT_RECORD_TRACE):
-# under the shortcut their nodes would vanish from the graph.
+# under the shortcut their nodes would vanish from the graph. Convolutions are called as
+# ``aten::_convolution`` directly instead (:class:`_ConvolutionAsRecorded`), which the tracer records.
 _RECORDED_BELOW_MODE = frozenset({
-    "aten::_convolution", "aten::_convolution_mode", "aten::lstm_cell", "aten::gru_cell",
-    "aten::rnn_tanh_cell", "aten::rnn_relu_cell",
+    "aten::_convolution_mode", "aten::lstm_cell", "aten::gru_cell", "aten::rnn_tanh_cell",
+    "aten::rnn_relu_cell",
 })
 
 # Output shape depends on the values of an input.
@@ -126,6 +131,47 @@ def _zeros_like_result(func, args, kwargs):
         return tree_map(zeros, func(*tree_map(meta, args), **tree_map(meta, kwargs)))
 
 
+def _expand(v, n: int) -> list:
+    return [int(x) for x in v] if isinstance(v, (list, tuple)) else [int(v)] * n
+
+
+_CONVOLUTIONS = {torch.conv1d: (1, False), torch.conv2d: (2, False), torch.conv3d: (3, False),
+                 torch.conv_transpose1d: (1, True), torch.conv_transpose2d: (2, True),
+                 torch.conv_transpose3d: (3, True)}
+
+
+class _ConvolutionAsRecorded(TorchFunctionMode):
+    """Above the tracer: ``conv2d`` & co. become the ``aten::_convolution`` call the tracer records
+    for them (``convolution`` itself is never recorded, and under a dispatch mode the
+    ``_convolution`` it calls would not be either). ``flags``: the four backend flags the first
+    trace recorded (benchmark, deterministic, cudnn_enabled, allow_tf32)."""
+
+    def __init__(self, flags: tuple):
+        super().__init__()
+        self.flags = flags
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        spec = _CONVOLUTIONS.get(func)
+        if spec is None or any(isinstance(a, str) for a in list(args) + list(kwargs.values())):
+            return func(*args, **kwargs)  # padding="same": not recorded as _convolution; the check redoes it
+        n, transposed = spec
+        names = (("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")
+                 if transposed else ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
+        a = dict(zip(names, args), **kwargs)
+        return _aten._convolution(a["input"], a["weight"], a.get("bias"), _expand(a.get("stride", 1), n),
+                                  _expand(a.get("padding", 0), n), _expand(a.get("dilation", 1), n), transposed,
+                                  _expand(a.get("output_padding", 0), n), int(a.get("groups", 1)), *self.flags)
+
+
+def _convolution_flags(first_graph) -> Optional[tuple]:
+    for node in _blocks_nodes(first_graph):
+        if node.kind() == "aten::_convolution":
+            values = [v.toIValue() for v in list(node.inputs())[9:13]]
+            return tuple(values) if all(isinstance(v, bool) for v in values) else None
+    return (False, False, True, True)
+
+
 _WORKER: Optional[concurrent.futures.ThreadPoolExecutor] = None
 _WORKER_LOCK = threading.Lock()
 
@@ -138,12 +184,29 @@ def _worker() -> concurrent.futures.ThreadPoolExecutor:
         return _WORKER
 
 
-def trace_shapes(model, examples: list, findings: list):
-    """``frontend.trace_module`` with the heavy ops skipped; returns (inlined graph, ops skipped)."""
+def trace_shapes(model, examples: list, findings: list, flags=(False, False, True, True)):
+    """``frontend.trace_module`` with the heavy ops skipped; returns (inlined graph, ops skipped).
+    ``flags``: the convolution backend flags to record (see :func:`_convolution_flags`)."""
     mode = _ZerosForSkipped(_worker())
-    with mode:
+    with _ConvolutionAsRecorded(flags), mode:
         traced, _ = frontend.trace_module(model, examples, findings, inlined=False)
     return traced.inlined_graph, mode.skipped
+
+
+# The shortcut adds Python work to every op (a dispatch mode) and a thread hop to every skipped
+# one: it pays when the second trace's inputs hold several times the first trace's elements
+# (BERT traced at 2x16 again at 32x53), not when they are smaller (ResNet-50 at batch 8, then 2).
+MIN_GROWTH = 4.0
+
+
+def _elements(examples) -> int:
+    return sum(x.numel() for x in examples if isinstance(x, torch.Tensor))
+
+
+def _traced_elements(graph) -> int:
+    """Elements of the tensor inputs a traced graph records (its first input is the module)."""
+    sizes = [tensor_sizes(v.type()) for v in list(graph.inputs())[1:]]
+    return sum(math.prod(s) for s in sizes if s is not None)
 
 
 def retrace(model, examples: list, first_graph, first_findings, check: Callable,
@@ -155,10 +218,16 @@ def retrace(model, examples: list, first_graph, first_findings, check: Callable,
     trace whose result is returned; ``stats`` gets ``shortcut`` (the reason it was not taken, or
     "taken", or "redone: ...") for reports and tests."""
     reason = why_not(first_graph, first_findings)
+    grows = _elements(examples) / max(1, _traced_elements(first_graph))
+    if reason is None and grows < MIN_GROWTH:
+        reason = f"the trace is {grows:.1f}x the first one's size: running it costs less than the shortcut's overhead"
+    flags = _convolution_flags(first_graph)
+    if reason is None and flags is None:
+        reason = "a convolution's backend flags are not constants"
     if reason is None:
         found: list = []
         try:
-            graph, _ = trace_shapes(model, examples, found)
+            graph, _ = trace_shapes(model, examples, found, flags)
             result = check(graph)
         except TrtGraphError as exc:
             reason = f"redone: {exc}"
