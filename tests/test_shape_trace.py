@@ -65,15 +65,54 @@ def test_the_shortcut_finds_what_a_real_second_trace_finds(case):
     assert short.baked == real.baked
 
 
-def test_the_shortcut_skips_the_matrix_products():
+def test_the_shortcut_skips_large_ops_and_runs_small_ones():
     model = Heads().eval()
     findings: list = []
     _, g1 = frontend.trace_module(model, [torch.randn(2, 5, 8)], findings)
     assert shape_trace.why_not(g1, findings) is None
-    g, skipped = shape_trace.trace_shapes(model, [torch.randn(3, 4, 8)], [])
-    assert skipped >= 4  # two linears, two matmuls, attention, baddbmm (some fold into one kernel)
-    kinds = [n.kind() for n in g.nodes()]
-    assert kinds == [n.kind() for n in g1.nodes()]
+    _, skipped_small = shape_trace.trace_shapes(model, [torch.randn(3, 4, 8)], [])
+    assert skipped_small == 0  # every op below shape_trace.SMALL elements runs for real
+    g, skipped = shape_trace.trace_shapes(model, [torch.randn(3, 300, 8)], [])
+    assert skipped >= 6  # linears, matmuls, softmax, attention, baddbmm, the sums and adds
+    assert [n.kind() for n in g.nodes()] == [n.kind() for n in g1.nodes()]
+
+
+class ReadsWeights(torch.nn.Module):
+    """Python reads a value computed from a large parameter: under the shortcut it would be garbage."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(64, 64))
+
+    def forward(self, x):
+        return x @ self.w * (2 if self.w.abs().sum() > 0 else 3)
+
+
+class ReadsWeightSizes(torch.nn.Module):
+    """Python reads a parameter's size only (as embeddings check their padding index)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(64, 64))
+
+    def forward(self, x):
+        return x @ self.w * (2 if torch.tensor(self.w.shape[0]) > 3 else 3)
+
+
+@pytest.mark.parametrize("model,taken", [(ReadsWeights(), False), (ReadsWeightSizes(), True)],
+                         ids=["values", "sizes"])
+def test_python_reading_parameter_values_rules_out_the_shortcut_and_reading_their_sizes_does_not(model, taken):
+    import warnings
+
+    findings: list = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, g1 = frontend.trace_module(model, [torch.randn(2, 64)], findings)
+    assert [f.origin for f in findings] == ["constant"] * len(findings) and findings
+    reason = shape_trace.why_not(g1, findings)
+    assert (reason is None) == taken, reason
+    if not taken:
+        assert "computed from parameters" in reason
 
 
 class Select(torch.nn.Module):

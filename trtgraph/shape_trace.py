@@ -1,18 +1,22 @@
 """The second trace of a dynamic conversion, recording shapes without doing the model's arithmetic.
 
 A dynamic TorchScript conversion traces the model again at another size (``trtgraph.dynamic``),
-and that size is often far from the example: BERT-base traced at 2x16 is traced again at 32x53,
-which costs five times the first trace. The second trace only has to tell which sizes follow the
-dynamic dims and which constants the trace baked in from sizes; the values it computes are thrown
-away. So the heavy ops (matrix products, attention) are replaced, below the tracer, by zeros of
-the shape they would return: the tracer still records every node with its shapes, and the shape
-comes from the op's meta kernel (run in a worker thread, where no trace is active).
+and that size is often far from the example: ResNet-50 traced at batch 2 in a range of 1..32 is
+traced again at 32, BERT-base traced at 2x16 again at 32x53. The second trace only has to tell
+which sizes follow the dynamic dims and which constants the trace baked in from sizes; the
+values it computes are thrown away. So below the tracer, every large op that computes new
+tensors returns an uncomputed tensor of the shape and strides its meta kernel gives (the meta
+kernel runs in a worker thread, where no trace is active), and a large in-place op returns its
+argument. The tracer still records every node with its shapes.
 
-A replaced op returns zeros, so anything that depends on values could go another way. The
-shortcut is taken only when nothing in the first trace does:
+Values are then garbage, so anything that depends on values could go another way. The shortcut
+is taken only when nothing in the first trace does:
 
-- no value was read from tensor data (a data or unknown finding of ``trtgraph.trace_checks``);
+- no value was read from tensor data (a data or unknown finding of ``trtgraph.trace_checks``),
+  nor computed from parameters and read by Python (a constant finding other than
+  ``torch.tensor(<Python data>)``);
 - no node has a data-dependent output shape (``nonzero``, ``unique``, boolean indexing...);
+  such ops have no meta kernel either, so a trace reaching one fails and is redone for real;
 - every node is an ``aten::`` or ``prim::`` op (a custom op's meta kernel may not exist);
 - no RNN cell: the tracer records those beneath the level where a dispatch mode runs, so their
   nodes would be lost. Convolutions are the same, so ``conv2d`` & co. are called as the
@@ -35,16 +39,36 @@ from torch.utils._pytree import tree_map
 
 from . import frontend
 from .ir import tensor_sizes
+from .trace_checks import CONSTANT_FACTORY, VALUE_READ
 from .errors import TrtGraphError
 
 _aten = torch.ops.aten
 
-# The ops whose arithmetic the shortcut skips: the matrix products and CPU attention kernels that
-# the dispatcher reaches under linear, matmul, einsum and scaled_dot_product_attention.
-SKIPPED = frozenset({
-    _aten.mm.default, _aten.addmm.default, _aten.bmm.default, _aten.baddbmm.default,
-    _aten._scaled_dot_product_flash_attention_for_cpu.default, _aten._convolution.default,
-})
+# Which ops the shortcut skips: every op that computes new tensors (no output aliases an input)
+# or writes into its first argument only, when its tensor arguments hold at least SMALL elements.
+# Views and small ops run for real (their values stay exact: positions, masks, sizes). A skipped
+# op returns an uninitialised tensor of its meta kernel's shape and strides; an in-place op
+# returns its first argument. Ops whose output shape depends on values have no meta kernel: the
+# trace fails there and is redone for real.
+SMALL = 4096
+
+
+def _kind_of(func) -> str:
+    """"new" (returns new tensors only), "inplace" (writes its first argument and returns it) or
+    "run" (views, several written arguments, non-tensor results: run for real)."""
+    schema = func._schema
+    returns = schema.returns
+    if not returns or any(str(r.type) != "Tensor" for r in returns):
+        return "run"
+    written = [a for a in schema.arguments if a.alias_info is not None and a.alias_info.is_write]
+    if not schema.is_mutable and all(r.alias_info is None for r in returns):
+        return "new"
+    if len(returns) == 1 and returns[0].alias_info is not None and returns[0].alias_info.is_write and \
+            len(written) == 1 and schema.arguments and written[0] is schema.arguments[0] and \
+            not func.__name__.startswith(("resize", "set_", "as_strided")):
+        return "inplace"
+    return "run"
+
 
 # Node kinds the tracer records below a dispatch mode's level (torchgen's DONT_RECORD_TRACE):
 # under the shortcut their nodes would vanish from the graph. Convolutions are called as
@@ -89,6 +113,9 @@ def why_not(first_graph, findings) -> Optional[str]:
     for f in findings:
         if f.refused:
             return f"the trace read a value from tensor data at {f.source}"
+        if f.origin == "constant" and not CONSTANT_FACTORY.match(f.message) and \
+                any(r is None or VALUE_READ in r for r in f.size_reads):
+            return f"the trace read a value computed from parameters at {f.source}"
     for node in _blocks_nodes(first_graph):
         kind = node.kind()
         if not kind.startswith(("aten::", "prim::")):
@@ -100,35 +127,46 @@ def why_not(first_graph, findings) -> Optional[str]:
     return None
 
 
-class _ZerosForSkipped(TorchDispatchMode):
-    """Below the tracer: a skipped op returns zeros of its meta kernel's output shape and strides."""
+class _ShapesOnly(TorchDispatchMode):
+    """Below the tracer: large ops return tensors of their meta kernel's output shape, uncomputed."""
 
     def __init__(self, worker: concurrent.futures.Executor):
         super().__init__()
         self.worker = worker
+        self.kinds: dict = {}
         self.skipped = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func not in SKIPPED:
+        kind = self.kinds.get(func)
+        if kind is None:
+            kind = self.kinds[func] = _kind_of(func)
+        if kind == "run" or sum(t.numel() for t in _tensors(args, kwargs)) < SMALL:
             return func(*args, **kwargs)
         self.skipped += 1
         # The tracer's state is thread-local: in this thread, sizes read by the meta kernel would be
         # traced values. The worker thread has no trace and no dispatch mode.
-        return self.worker.submit(_zeros_like_result, func, args, kwargs).result()
+        out = self.worker.submit(_meta_result, func, args, kwargs).result()
+        if kind == "inplace":
+            return args[0]  # the meta kernel checked the shapes; nothing to compute
+        return tree_map(lambda t: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype)
+                        if isinstance(t, torch.Tensor) else t, out)
 
 
-def _zeros_like_result(func, args, kwargs):
+def _tensors(args, kwargs):
+    for a in (*args, *kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            yield a
+        elif isinstance(a, (list, tuple)):
+            yield from (t for t in a if isinstance(t, torch.Tensor))
+
+
+def _meta_result(func, args, kwargs):
     def meta(t):
         return t.to("meta") if isinstance(t, torch.Tensor) else t
 
-    def zeros(t):
-        if not isinstance(t, torch.Tensor):
-            return t
-        return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype).zero_()
-
     with torch.no_grad():
-        return tree_map(zeros, func(*tree_map(meta, args), **tree_map(meta, kwargs)))
+        return func(*tree_map(meta, args), **tree_map(meta, kwargs))
 
 
 def _expand(v, n: int) -> list:
@@ -187,7 +225,7 @@ def _worker() -> concurrent.futures.ThreadPoolExecutor:
 def trace_shapes(model, examples: list, findings: list, flags=(False, False, True, True)):
     """``frontend.trace_module`` with the heavy ops skipped; returns (inlined graph, ops skipped).
     ``flags``: the convolution backend flags to record (see :func:`_convolution_flags`)."""
-    mode = _ZerosForSkipped(_worker())
+    mode = _ShapesOnly(_worker())
     with _ConvolutionAsRecorded(flags), mode:
         traced, _ = frontend.trace_module(model, examples, findings, inlined=False)
     return traced.inlined_graph, mode.skipped

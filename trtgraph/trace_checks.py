@@ -172,6 +172,11 @@ def size_read_value(node):
     return ("shape", sizes)
 
 
+# In a finding's ``size_reads``: the value was computed from a parameter's (or buffer's, or tensor
+# constant's) values, not only from sizes.
+VALUE_READ = ("value",)
+
+
 def _origin_of(graph, starts, cache: Optional[dict] = None, reads: Optional[list] = None) -> tuple[str, set]:
     """Walk back from ``starts`` [(jit value, reached through a size read)] to the model inputs;
     ``reads`` (a list) receives what each size read on the way returned (:func:`size_read_value`)."""
@@ -193,6 +198,9 @@ def _origin_of(graph, starts, cache: Optional[dict] = None, reads: Optional[list
         reads_size = producer.kind() in _SIZE_READS
         if reads_size and reads is not None:
             reads.append(size_read_value(producer))
+        if reads is not None and producer.kind() in ("prim::GetAttr", "prim::Constant") and \
+                isinstance(v.type(), torch._C.TensorType):
+            reads.append(VALUE_READ)  # the values of a parameter, buffer or tensor constant
         for u in producer.inputs():
             stack.append((u, reads_size))
     if sizes:
@@ -267,7 +275,7 @@ class TensorReads:
 
 _MISSING = object()
 # "torch.tensor results are registered as constants in the trace", and the same for as_tensor & co.
-_CONSTANT_FACTORY = re.compile(r"^torch\.[\w.]+ results are registered as constants")
+CONSTANT_FACTORY = re.compile(r"^torch\.[\w.]+ results are registered as constants")
 
 
 def _classify_read(graph, name, tensor, cache: Optional[dict] = None,
@@ -327,7 +335,7 @@ class WarningClassifier:
                 fresh, self.mark = nodes[self.mark:], len(nodes)
                 origin, inputs, source = _classify(graph, fresh, filename, lineno, self.ancestors, reads)
         text = str(message).split(". ")[0].strip().rstrip(".")
-        if _CONSTANT_FACTORY.match(text):
+        if CONSTANT_FACTORY.match(text):
             # torch.tensor / torch.as_tensor (...)(<Python data>) is a constant; of a traced tensor it is
             # recorded as a copy in the graph; Python numbers read from traced tensors warn on their own
             origin, inputs = "constant", set()
