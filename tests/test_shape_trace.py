@@ -162,15 +162,6 @@ def test_convolutions_through_the_shortcut_find_what_a_real_trace_finds(case):
     assert short.dynamic == real.dynamic and short.second_shapes == real.second_shapes and short.baked == real.baked
 
 
-def test_a_second_trace_smaller_than_the_first_is_run_for_real():
-    model = Heads().eval()
-    findings: list = []
-    _, g1 = frontend.trace_module(model, [torch.randn(8, 5, 8)], findings)
-    stats: dict = {}
-    shape_trace.retrace(model, [torch.randn(2, 5, 8)], g1, findings, lambda g: g, stats=stats)
-    assert "costs less than the shortcut" in stats["shortcut"]
-
-
 @pytest.mark.parametrize("model,x,reason", [
     (Select(), torch.randn(4, 3), "aten::index"),
     (Nonzero(), torch.randn(4, 3), "aten::nonzero"),

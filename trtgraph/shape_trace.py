@@ -28,7 +28,6 @@ sequence, another baked constant) is checked again with a real trace before anyt
 from __future__ import annotations
 
 import concurrent.futures
-import math
 import threading
 from typing import Callable, Optional
 
@@ -38,7 +37,6 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
 from . import frontend
-from .ir import tensor_sizes
 from .trace_checks import CONSTANT_FACTORY, VALUE_READ
 from .errors import TrtGraphError
 
@@ -231,22 +229,6 @@ def trace_shapes(model, examples: list, findings: list, flags=(False, False, Tru
     return traced.inlined_graph, mode.skipped
 
 
-# The shortcut adds Python work to every op (a dispatch mode) and a thread hop to every skipped
-# one: it pays when the second trace's inputs hold several times the first trace's elements
-# (BERT traced at 2x16 again at 32x53), not when they are smaller (ResNet-50 at batch 8, then 2).
-MIN_GROWTH = 4.0
-
-
-def _elements(examples) -> int:
-    return sum(x.numel() for x in examples if isinstance(x, torch.Tensor))
-
-
-def _traced_elements(graph) -> int:
-    """Elements of the tensor inputs a traced graph records (its first input is the module)."""
-    sizes = [tensor_sizes(v.type()) for v in list(graph.inputs())[1:]]
-    return sum(math.prod(s) for s in sizes if s is not None)
-
-
 def retrace(model, examples: list, first_graph, first_findings, check: Callable,
             findings: Optional[list] = None, stats: Optional[dict] = None):
     """Trace ``model`` at ``examples`` and return ``check(graph)`` (which raises TrtGraphError when
@@ -256,9 +238,6 @@ def retrace(model, examples: list, first_graph, first_findings, check: Callable,
     trace whose result is returned; ``stats`` gets ``shortcut`` (the reason it was not taken, or
     "taken", or "redone: ...") for reports and tests."""
     reason = why_not(first_graph, first_findings)
-    grows = _elements(examples) / max(1, _traced_elements(first_graph))
-    if reason is None and grows < MIN_GROWTH:
-        reason = f"the trace is {grows:.1f}x the first one's size: running it costs less than the shortcut's overhead"
     flags = _convolution_flags(first_graph)
     if reason is None and flags is None:
         reason = "a convolution's backend flags are not constants"
