@@ -28,11 +28,11 @@ sequence, another baked constant) is checked again with a real trace before anyt
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 from typing import Callable, Optional
 
 import torch
-from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
@@ -70,7 +70,7 @@ def _kind_of(func) -> str:
 
 # Node kinds the tracer records below a dispatch mode's level (torchgen's DONT_RECORD_TRACE):
 # under the shortcut their nodes would vanish from the graph. Convolutions are called as
-# ``aten::_convolution`` directly instead (:class:`_ConvolutionAsRecorded`), which the tracer records.
+# ``aten::_convolution`` directly instead (:func:`_convolutions_as_recorded`), which the tracer records.
 _RECORDED_BELOW_MODE = frozenset({
     "aten::_convolution_mode", "aten::lstm_cell", "aten::gru_cell", "aten::rnn_tanh_cell",
     "aten::rnn_relu_cell",
@@ -142,6 +142,12 @@ class _ShapesOnly(TorchDispatchMode):
         if kind == "run" or sum(t.numel() for t in _tensors(args, kwargs)) < SMALL:
             return func(*args, **kwargs)
         self.skipped += 1
+        if kind == "inplace" and len(list(_tensors(args, kwargs))) == 1:
+            return args[0]  # a one-tensor in-place op (relu_) keeps its argument's shape: nothing to check
+        if func in _BATCH_NORMS:  # its meta kernel costs milliseconds; the output has the input's layout
+            x = args[0]
+            return (torch.empty_strided(_ints(x.shape), _ints(x.stride()), dtype=x.dtype),
+                    torch.empty(0, dtype=x.dtype), torch.empty(0, dtype=x.dtype))
         # The tracer's state is thread-local: in this thread, sizes read by the meta kernel would be
         # traced values. The worker thread has no trace and no dispatch mode.
         out = self.worker.submit(_meta_result, func, args, kwargs).result()
@@ -149,6 +155,14 @@ class _ShapesOnly(TorchDispatchMode):
             return args[0]  # the meta kernel checked the shapes; nothing to compute
         return tree_map(lambda t: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype)
                         if isinstance(t, torch.Tensor) else t, out)
+
+
+# Only the first output appears in a trace (as aten::batch_norm's); the saved statistics do not.
+_BATCH_NORMS = frozenset({_aten.native_batch_norm.default, _aten._native_batch_norm_legit_no_training.default})
+
+
+def _ints(sizes) -> list:
+    return [int(d) for d in sizes]  # while tracing, Python sees sizes as traced values
 
 
 def _tensors(args, kwargs):
@@ -171,33 +185,45 @@ def _expand(v, n: int) -> list:
     return [int(x) for x in v] if isinstance(v, (list, tuple)) else [int(v)] * n
 
 
-_CONVOLUTIONS = {torch.conv1d: (1, False), torch.conv2d: (2, False), torch.conv3d: (3, False),
-                 torch.conv_transpose1d: (1, True), torch.conv_transpose2d: (2, True),
-                 torch.conv_transpose3d: (3, True)}
+_CONVOLUTIONS = {"conv1d": (1, False), "conv2d": (2, False), "conv3d": (3, False),
+                 "conv_transpose1d": (1, True), "conv_transpose2d": (2, True), "conv_transpose3d": (3, True)}
 
 
-class _ConvolutionAsRecorded(TorchFunctionMode):
-    """Above the tracer: ``conv2d`` & co. become the ``aten::_convolution`` call the tracer records
-    for them (``convolution`` itself is never recorded, and under a dispatch mode the
-    ``_convolution`` it calls would not be either). ``flags``: the four backend flags the first
-    trace recorded (benchmark, deterministic, cudnn_enabled, allow_tf32)."""
+def _as_recorded(n: int, transposed: bool, flags: tuple, original):
+    """``original`` (``torch.conv2d`` & co.) as the ``aten::_convolution`` call the tracer records for
+    it: ``convolution`` itself is never recorded, and under a dispatch mode the ``_convolution`` it
+    calls would not be either."""
+    names = (("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")
+             if transposed else ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
+    owner = threading.get_ident()
 
-    def __init__(self, flags: tuple):
-        super().__init__()
-        self.flags = flags
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        spec = _CONVOLUTIONS.get(func)
-        if spec is None or any(isinstance(a, str) for a in list(args) + list(kwargs.values())):
-            return func(*args, **kwargs)  # padding="same": not recorded as _convolution; the check redoes it
-        n, transposed = spec
-        names = (("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")
-                 if transposed else ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
+    def conv(*args, **kwargs):
+        if threading.get_ident() != owner or any(isinstance(v, str) for v in (*args, *kwargs.values())):
+            return original(*args, **kwargs)  # padding="same" is not recorded as _convolution: redone for real
         a = dict(zip(names, args), **kwargs)
         return _aten._convolution(a["input"], a["weight"], a.get("bias"), _expand(a.get("stride", 1), n),
                                   _expand(a.get("padding", 0), n), _expand(a.get("dilation", 1), n), transposed,
-                                  _expand(a.get("output_padding", 0), n), int(a.get("groups", 1)), *self.flags)
+                                  _expand(a.get("output_padding", 0), n), int(a.get("groups", 1)), *flags)
+    return conv
+
+
+@contextlib.contextmanager
+def _convolutions_as_recorded(flags: tuple):
+    """In this thread, ``torch.nn.functional.conv2d``/``torch.conv2d`` & co. call ``aten::_convolution``
+    directly (with ``flags``, the four backend flags the first trace recorded). Patched functions,
+    not a TorchFunctionMode: under a mode, ``nn.MultiheadAttention`` leaves its fast path and the
+    trace would differ from the real one."""
+    saved = []
+    try:
+        for name, (n, transposed) in _CONVOLUTIONS.items():
+            for owner in (torch, torch.nn.functional):
+                original = getattr(owner, name)
+                saved.append((owner, name, original))
+                setattr(owner, name, _as_recorded(n, transposed, flags, original))
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
 
 
 def _convolution_flags(first_graph) -> Optional[tuple]:
@@ -224,7 +250,7 @@ def trace_shapes(model, examples: list, findings: list, flags=(False, False, Tru
     """``frontend.trace_module`` with the heavy ops skipped; returns (inlined graph, ops skipped).
     ``flags``: the convolution backend flags to record (see :func:`_convolution_flags`)."""
     mode = _ShapesOnly(_worker())
-    with _ConvolutionAsRecorded(flags), mode:
+    with _convolutions_as_recorded(flags), mode:
         traced, _ = frontend.trace_module(model, examples, findings, inlined=False)
     return traced.inlined_graph, mode.skipped
 
