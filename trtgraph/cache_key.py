@@ -22,6 +22,7 @@ import torch
 from . import serialization as ser
 from .errors import InputError
 from .export_frontend import key_graph
+from .ir import all_nodes
 
 
 KEY_VERSION = 2
@@ -126,20 +127,13 @@ def _is_user_code(fn) -> bool:
     return not (module == "trtgraph" or module.startswith("trtgraph."))
 
 
-def _graph_nodes(block):
-    for node in block.nodes():
-        yield node
-        for sub in node.blocks():
-            yield from _graph_nodes(sub)
-
-
 def user_handler_digests(graph) -> dict:
     """``{handler key: digest}`` of the handlers registered outside trtgraph that ``graph`` uses."""
     from . import frontend
     from .registry import lookup
 
     out = {}
-    for node in _graph_nodes(graph):
+    for node in all_nodes(graph):
         kind = node.kind()
         if kind.startswith("prim::"):
             continue

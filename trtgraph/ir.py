@@ -54,6 +54,16 @@ def source_line_of(source_range: str) -> str:
     return ""
 
 
+def all_nodes(block):
+    """Every node of a TorchScript block and of its nodes' sub-blocks, depth first, in order (while
+    tracing, each module call is a ``prim::TracedModuleForward`` node whose block receives the
+    module's nodes)."""
+    for node in block.nodes():
+        yield node
+        for sub in node.blocks():
+            yield from all_nodes(sub)
+
+
 def tensor_sizes(jit_type) -> Optional[tuple]:
     """The sizes a ``torch._C.TensorType`` records (None: not a tensor type, or no sizes)."""
     if not isinstance(jit_type, torch._C.TensorType):

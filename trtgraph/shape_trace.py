@@ -37,6 +37,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_map
 
 from . import frontend
+from .ir import all_nodes
 from .trace_checks import CONSTANT_FACTORY, VALUE_READ
 from .errors import TrtGraphError
 
@@ -87,13 +88,6 @@ _DATA_SHAPED = frozenset({
 _INDEXING = frozenset({"aten::index", "aten::index_put", "aten::index_put_"})
 
 
-def _blocks_nodes(block):
-    for node in block.nodes():
-        yield node
-        for sub in node.blocks():
-            yield from _blocks_nodes(sub)
-
-
 def _bool_index(node) -> bool:
     """An ``aten::index`` whose index list holds a bool tensor (``x[mask]``: shape from values)."""
     for value in node.inputs():
@@ -114,7 +108,7 @@ def why_not(first_graph, findings) -> Optional[str]:
         if f.origin == "constant" and not CONSTANT_FACTORY.match(f.message) and \
                 any(r is None or VALUE_READ in r for r in f.size_reads):
             return f"the trace read a value computed from parameters at {f.source}"
-    for node in _blocks_nodes(first_graph):
+    for node in all_nodes(first_graph):
         kind = node.kind()
         if not kind.startswith(("aten::", "prim::")):
             return f"{kind} is not an aten op"
@@ -227,7 +221,7 @@ def _convolutions_as_recorded(flags: tuple):
 
 
 def _convolution_flags(first_graph) -> Optional[tuple]:
-    for node in _blocks_nodes(first_graph):
+    for node in all_nodes(first_graph):
         if node.kind() == "aten::_convolution":
             values = [v.toIValue() for v in list(node.inputs())[9:13]]
             return tuple(values) if all(isinstance(v, bool) for v in values) else None

@@ -29,7 +29,7 @@ from typing import Optional
 
 import torch
 
-from .ir import frames_of, tensor_sizes
+from .ir import all_nodes, frames_of, tensor_sizes
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -80,15 +80,6 @@ def source_frames(node) -> list[tuple[str, int, str]]:
 
 def _frames(node) -> list[tuple[str, int]]:
     return [(os.path.abspath(file), line) for file, line, _ in source_frames(node)]
-
-
-def _all_nodes(block):
-    """Every node of a block and its sub-blocks, in creation order (while tracing, each module
-    call is a ``prim::TracedModuleForward`` node whose block receives the module's nodes)."""
-    for node in block.nodes():
-        yield node
-        for sub in node.blocks():
-            yield from _all_nodes(sub)
 
 
 def _last_node_at(nodes, targets):
@@ -331,7 +322,7 @@ class WarningClassifier:
             else:
                 # the fallback matches source lines among the nodes recorded since the previous
                 # unexplained warning (walking the growing graph only when it is needed)
-                nodes = list(_all_nodes(graph.block()))
+                nodes = list(all_nodes(graph.block()))
                 fresh, self.mark = nodes[self.mark:], len(nodes)
                 origin, inputs, source = _classify(graph, fresh, filename, lineno, self.ancestors, reads)
         text = str(message).split(". ")[0].strip().rstrip(".")

@@ -1,6 +1,8 @@
 """Nodes with blocks (``prim::If``, ``prim::Loop`` from scripted code): what they read from outside."""
 from __future__ import annotations
 
+from ..ir import all_nodes
+
 
 def free_inputs(node) -> list:
     """A node's inputs and the outer values its blocks read (prim::If/Loop read them directly)."""
@@ -23,10 +25,3 @@ def free_inputs(node) -> list:
             seen.add(v)
             uniq.append(v)
     return uniq
-
-
-def all_nodes(block):
-    for n in block.nodes():
-        yield n
-        for b in n.blocks():
-            yield from all_nodes(b)
