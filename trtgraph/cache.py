@@ -61,7 +61,7 @@ from .errors import EngineLoadError, InputError, user_stacklevel
 from .hybrid import files as _hybrid_files  # noqa: F401,E402 - hybrid folders for trtgraph.load and `trtgraph info`
 from .cache_key import (KEY_VERSION, cache_key, canonical, key_document, source_digest,  # noqa: F401
                         user_handler_digests, _ADDRESS, _NOT_IN_KEY, _cache_key, _code_digest, _examples,
-                        _graph_nodes, _is_user_code, _key_document)
+                        _is_user_code, _key_document)
 from .cache_store import (CacheEntry, DEFAULT_MAX_BYTES, cache_disabled_by_env, cache_entries,  # noqa: F401
                           clear_cache, default_cache_dir, evict, max_cache_bytes, writable_reason,
                           _ENTRY_RE, _HYBRID_RE, _HYBRID_TMP_RE, _TMP_RE, _UNITS, _folder, _read_entry,
