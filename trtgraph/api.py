@@ -17,6 +17,7 @@ from .core import trt_network, torch2trt
 from .export_frontend import ProgramModule, torch2trt_export
 from .debug import compare_with_eager, errors
 from .dtypes import PRECISIONS
+from .gc_pause import with_old_objects_frozen
 from .errors import BuildError, InputError, ModelChangedError
 from . import fingerprint as _fingerprint
 from .pytree import flatten_inputs, is_flat_args, is_simple_output
@@ -225,6 +226,7 @@ class Conversion:
 HYBRID_CONVERTER: list = []  # [trtgraph.hybrid.convert_hybrid], set when trtgraph.hybrid is imported
 
 
+@with_old_objects_frozen
 def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
             output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
             verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
@@ -329,6 +331,7 @@ def _spec_text(spec) -> str:
     return repr(shape[0] if len(shape) == 1 else shape).replace("'T'", "T")
 
 
+@with_old_objects_frozen
 def convert_export(model, inputs=None, precision: str = "fp32", input_names: Optional[Sequence[str]] = None,
                    output_names: Optional[Sequence[str]] = None, param_exclude: Optional[str] = None,
                    verbose: bool = False, progress: Optional[Callable[[int, int], None]] = None,
