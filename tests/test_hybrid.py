@@ -438,3 +438,31 @@ def test_torch_executed_ops_are_checked():
     hc = trtgraph.convert(m, [x], fallback=True, torch_executed_ops=["aten::relu"], min_block_size=1)
     assert sorted(n.kind() for n in hc.partition.torch_nodes) == ["aten::relu", "aten::relu_"]
     assert hc.verify(x).ok
+
+
+class WithUnused(torch.nn.Module):
+    """An auxiliary head the forward never uses (the seed API's AuxLogits case), around a torch op."""
+
+    def __init__(self):
+        super().__init__()
+        self.block1, self.block2 = block(3, 8), block(8, 8)
+        self.aux = torch.nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.block2(torch.lgamma(self.block1(x) + 1.5))
+
+
+def test_param_exclude_with_fallback_drops_unused_weights_and_refuses_used_ones():
+    from trtgraph.errors import ParameterError
+
+    m = _model(WithUnused)
+    x = torch.randn(1, 3, 8, 8)
+    hc = trtgraph.convert(m, [x], fallback=True, param_exclude=r"aux\..*")
+    assert len(hc.segments) == 2
+    _check_matches(hc, m, x)
+    # a parameter a TensorRT segment uses is refused, as without fallback (the node is not sent to
+    # torch instead)
+    with pytest.raises(ParameterError, match=r"block2\.0\.weight.*param_exclude"):
+        trtgraph.convert(m, [x], fallback=True, param_exclude=r"block2\.0\.weight")
+    with pytest.raises(InputError, match="regular expression"):
+        trtgraph.convert(m, [x], fallback=True, param_exclude="(")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 
 import torch
 from torch.utils import _pytree as pt
@@ -24,7 +23,7 @@ from ..api import DEFAULT_ATOL, DEFAULT_RTOL, OutputError, VerifyReport
 from ..debug import errors
 from ..dtypes import PRECISIONS
 from ..dynamic import ShapeFacts, compare_traces
-from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOpsError, user_stacklevel
+from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOpsError
 from ..pytree import Structure, flatten_inputs, is_simple_output
 from ..registry import op_exists
 from ..serialization import metadata_from_conversion
@@ -35,6 +34,7 @@ from .module import HybridModule, HybridWarning, reference_params
 from .partition import INLINED, node_step, partition, python_op_name, ref_of
 from .report import build_plan, format_plan
 from .segment import SegmentNodeError, attr_getter, convert_segment
+from .user_options import refuse_excluded, warn_unmatched
 
 DEFAULT_DYNAMIC_MAX = 4096
 _MAX_RETRIES = 50  # nodes sent to torch because their segment's conversion failed
@@ -257,30 +257,12 @@ def _data_facts(model, graph, examples, cls) -> ShapeFacts:
     return facts
 
 
-def _warn_unmatched(graph, ops, modules) -> None:
-    """A ``torch_executed_ops`` entry or ``torch_executed_modules`` pattern that matches nothing in the
-    traced graph is most likely a mistake: say so (the conversion goes on)."""
-    kinds = {n.kind() for n in graph.nodes()}
-    kinds |= {k[:-1] for k in kinds if k.endswith("_") and not k.endswith("__")}  # relu_ counts as relu
-    scopes = {frontend.scope_of(n) for n in graph.nodes()}
-    paths = {".".join(s.split(".")[:k]) for s in scopes if s for k in range(1, len(s.split(".")) + 1)}
-    for op in ops or ():
-        if op not in kinds:
-            warnings.warn(f"torch_executed_ops: the traced graph has no {op} node (it has "
-                          f"{len(kinds)} op kinds; `trtgraph ops MODEL` lists them)", HybridWarning,
-                          stacklevel=user_stacklevel())
-    for pattern in modules or ():
-        if not any(re.fullmatch(pattern, path) for path in paths):
-            warnings.warn(f"torch_executed_modules: {pattern!r} matches no module path of the model (paths look "
-                          f"like {sorted(paths, key=len)[-1] if paths else 'layer1.0.conv1'!r})", HybridWarning,
-                          stacklevel=user_stacklevel())
-
-
 def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, output_names=None,
                    fallback: bool = True, torch_executed_ops=None, torch_executed_modules=None,
                    min_block_size: int | None = None, dynamic_max: int | None = None,
                    precision_policy=None, fold_batch_norm: bool = True, strict: bool = True, verbose: bool = False,
-                   python_functions: dict | None = None, **unknown) -> HybridConversion:
+                   python_functions: dict | None = None, param_exclude: str | None = None,
+                   **unknown) -> HybridConversion:
     """``trtgraph.convert(..., fallback=True)``: see the module docstring and the README."""
     if unknown:
         raise InputError(f"convert() got unknown option(s) {', '.join(sorted(unknown))}")
@@ -309,6 +291,10 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
         raise InputError(f"dynamic_max must be an int >= 1, got {dynamic_max!r}")
     if inputs is None:
         raise InputError("example inputs are needed to trace the model")
+    try:
+        exclude = re.compile(param_exclude) if param_exclude else None
+    except (re.error, TypeError) as exc:
+        raise InputError(f"param_exclude={param_exclude!r} is not a valid regular expression: {exc}") from None
     leaves, in_spec = flatten_inputs(inputs)
     examples = [x.detach().cpu() for x in leaves]
     names = list(input_names) if input_names else [f"input_{i}" for i in range(len(examples))]
@@ -319,8 +305,10 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     trace, graph, wrapper = frontend.trace_structured(model, examples, in_spec, findings)
     traced_model = wrapper if wrapper is not None else model
     fill_types(traced_model, graph, examples)
+    if exclude is not None:
+        refuse_excluded(graph, exclude, wrapper is not None)
     cls = classify(trace, graph, findings, ShapeFacts(), strict, torch_executed_ops, torch_executed_modules)
-    _warn_unmatched(graph, torch_executed_ops, torch_executed_modules)
+    warn_unmatched(graph, torch_executed_ops, torch_executed_modules)
     if cls.global_problems:
         raise UnsupportedOpsError([p + " (a value Python read during tracing is a constant in the trace; running "
                                    "that part in torch cannot bring the computation back)" for p in cls.global_problems])
