@@ -228,24 +228,14 @@ def _convolution_flags(first_graph) -> Optional[tuple]:
     return (False, False, True, True)
 
 
-_WORKER: Optional[concurrent.futures.ThreadPoolExecutor] = None
-_WORKER_LOCK = threading.Lock()
-
-
-def _worker() -> concurrent.futures.ThreadPoolExecutor:
-    global _WORKER
-    with _WORKER_LOCK:
-        if _WORKER is None:
-            _WORKER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="trtgraph-shapes")
-        return _WORKER
-
-
 def trace_shapes(model, examples: list, findings: list, flags=(False, False, True, True)):
     """``frontend.trace_module`` with the heavy ops skipped; returns (inlined graph, ops skipped).
     ``flags``: the convolution backend flags to record (see :func:`_convolution_flags`)."""
-    mode = _ShapesOnly(_worker())
-    with _convolutions_as_recorded(flags), mode:
-        traced, _ = frontend.trace_module(model, examples, findings, inlined=False)
+    # a worker thread of its own per trace: nothing lingers, and a forked process starts afresh
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="trtgraph-shapes") as worker:
+        mode = _ShapesOnly(worker)
+        with _convolutions_as_recorded(flags), mode:
+            traced, _ = frontend.trace_module(model, examples, findings, inlined=False)
     return traced.inlined_graph, mode.skipped
 
 
