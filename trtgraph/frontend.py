@@ -74,7 +74,9 @@ def _restored_state(model: torch.nn.Module):
 
 
 def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[list] = None, inlined=True):
-    """``torch.jit.trace`` in eval mode under no_grad; returns (traced module, inlined graph).
+    """``torch.jit.trace`` in eval mode under no_grad; returns (traced module, inlined graph), or
+    (traced module, None) with ``inlined=False`` (the caller reads the graph later, e.g. outside a
+    dispatch mode).
 
     The user's module keeps its training flags, parameters, buffers and hooks: buffers a forward
     mutates are restored. A ``torch.jit.ScriptModule`` is used as it is (its graph is inlined).
