@@ -37,7 +37,7 @@ from .walker.checks import NodeChecks
 from .walker.emit import Emission
 from .walker.kinds import (_CREATION_OPS, _NETWORK_CONSTANT_OPS, _SHAPE_OPS, _SIZE_OPS, _VIEW_OPS,  # noqa: F401
                            TraceCheckWarning, _flatten, is_inplace)
-from .walker.prims import _PRIM_HANDLERS, _Excluded, _stand_in  # noqa: F401
+from .walker.prims import _PRIM_HANDLERS, _Excluded, _stand_in, param_exclude_regex  # noqa: F401
 from .walker.records import Graph, NodeRecord  # noqa: F401
 
 
@@ -63,10 +63,7 @@ class _Walker(Emission):
                 facts = facts.remapped(torch_graph.value_of)
         self.g = torch_graph
         self.verbose = verbose
-        try:
-            self.exclude = re.compile(param_exclude) if param_exclude else None
-        except re.error as exc:
-            raise InputError(f"param_exclude={param_exclude!r} is not a valid regular expression: {exc}") from None
+        self.exclude = param_exclude_regex(param_exclude)
         self.ctx = ConversionContext(self.network, float_dtype, state.keep)
         self.env: dict = {}
         self.paths: dict = {}  # jit value -> dotted attribute path (GetAttr chains)

@@ -133,10 +133,11 @@ class _ShapesOnly(TorchDispatchMode):
         kind = self.kinds.get(func)
         if kind is None:
             kind = self.kinds[func] = _kind_of(func)
-        if kind == "run" or sum(t.numel() for t in _tensors(args, kwargs)) < SMALL:
+        tensors = list(_tensors(args, kwargs))
+        if kind == "run" or sum(t.numel() for t in tensors) < SMALL:
             return func(*args, **kwargs)
         self.skipped += 1
-        if kind == "inplace" and len(list(_tensors(args, kwargs))) == 1:
+        if kind == "inplace" and len(tensors) == 1:
             return args[0]  # a one-tensor in-place op (relu_) keeps its argument's shape: nothing to check
         if func in _BATCH_NORMS:  # its meta kernel costs milliseconds; the output has the input's layout
             x = args[0]
@@ -220,15 +221,20 @@ def _convolutions_as_recorded(flags: tuple):
             setattr(owner, name, original)
 
 
+# aten::_convolution's benchmark, deterministic, cudnn_enabled and allow_tf32 as torch's defaults set them
+_DEFAULT_FLAGS = (False, False, True, True)
+
+
 def _convolution_flags(first_graph) -> Optional[tuple]:
+    """The backend flags the first trace's convolutions recorded (None: not constants)."""
     for node in all_nodes(first_graph):
         if node.kind() == "aten::_convolution":
             values = [v.toIValue() for v in list(node.inputs())[9:13]]
             return tuple(values) if all(isinstance(v, bool) for v in values) else None
-    return (False, False, True, True)
+    return _DEFAULT_FLAGS
 
 
-def trace_shapes(model, examples: list, findings: list, flags=(False, False, True, True)):
+def trace_shapes(model, examples: list, findings: list, flags=_DEFAULT_FLAGS):
     """``frontend.trace_module`` with the heavy ops skipped; returns (inlined graph, ops skipped).
     ``flags``: the convolution backend flags to record (see :func:`_convolution_flags`)."""
     # a worker thread of its own per trace: nothing lingers, and a forked process starts afresh
@@ -251,24 +257,18 @@ def retrace(model, examples: list, first_graph, first_findings, check: Callable,
     flags = _convolution_flags(first_graph)
     if reason is None and flags is None:
         reason = "a convolution's backend flags are not constants"
+    found: list = []
     if reason is None:
-        found: list = []
         try:
-            graph, _ = trace_shapes(model, examples, found, flags)
-            result = check(graph)
+            result = check(trace_shapes(model, examples, found, flags)[0])
+            reason = "taken"
         except TrtGraphError as exc:
-            reason = f"redone: {exc}"
-        else:
-            if findings is not None:
-                findings.extend(found)
-            if stats is not None:
-                stats["shortcut"] = "taken"
-            return result
-    if stats is not None:
-        stats["shortcut"] = reason
-    found = []
-    _, graph = frontend.trace_module(model, examples, found)
-    result = check(graph)
+            reason, found = f"redone: {exc}", []
+    if reason != "taken":
+        _, graph = frontend.trace_module(model, examples, found)
+        result = check(graph)
     if findings is not None:
         findings.extend(found)
+    if stats is not None:
+        stats["shortcut"] = reason
     return result

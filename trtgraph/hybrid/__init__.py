@@ -11,7 +11,6 @@ each segment into a normal :class:`trtgraph.Conversion`, ``module`` runs the who
 """
 from __future__ import annotations
 
-import re
 import time
 
 import torch
@@ -35,6 +34,7 @@ from .partition import INLINED, node_step, partition, python_op_name, ref_of
 from .report import build_plan, format_plan
 from .segment import SegmentNodeError, attr_getter, convert_segment
 from .user_options import refuse_excluded, warn_unmatched
+from ..walker.prims import param_exclude_regex
 
 DEFAULT_DYNAMIC_MAX = 4096
 _MAX_RETRIES = 50  # nodes sent to torch because their segment's conversion failed
@@ -291,10 +291,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
         raise InputError(f"dynamic_max must be an int >= 1, got {dynamic_max!r}")
     if inputs is None:
         raise InputError("example inputs are needed to trace the model")
-    try:
-        exclude = re.compile(param_exclude) if param_exclude else None
-    except (re.error, TypeError) as exc:
-        raise InputError(f"param_exclude={param_exclude!r} is not a valid regular expression: {exc}") from None
+    exclude = param_exclude_regex(param_exclude)
     leaves, in_spec = flatten_inputs(inputs)
     examples = [x.detach().cpu() for x in leaves]
     names = list(input_names) if input_names else [f"input_{i}" for i in range(len(examples))]

@@ -9,8 +9,9 @@ import warnings
 import torch
 
 from .. import frontend
-from ..errors import ParameterError, user_stacklevel
+from ..errors import user_stacklevel
 from ..pytree import MODEL_KEY
+from ..walker.prims import excluded_use
 from .module import HybridWarning
 
 
@@ -31,8 +32,7 @@ def refuse_excluded(graph, exclude, wrapped: bool) -> None:
             path = paths.get(v)
             if path and isinstance(v.type(), torch._C.TensorType) and path.startswith(prefix) and \
                     exclude.fullmatch(path[len(prefix):]):
-                raise ParameterError(f"{frontend.describe(node)} uses parameter '{path[len(prefix):]}', which "
-                                     f"param_exclude={exclude.pattern!r} excludes; narrow the pattern")
+                raise excluded_use(node, path[len(prefix):], exclude.pattern)
 
 
 def warn_unmatched(graph, ops, modules) -> None:

@@ -9,14 +9,14 @@ import torch
 
 from .. import frontend
 from ..dtypes import to_torch
-from ..errors import (HandlerError, ParameterError, TrtGraphError)
+from ..errors import (HandlerError, TrtGraphError)
 from ..network_state import is_trt_tensor
 from ..precision import cast_down, reduced_elements, run_in_fp32
 from ..registry import lookup
 
 from ..handlers.shape import view_write_back
 from .kinds import _CREATION_OPS, _SHAPE_OPS, _VIEW_OPS, _flatten, is_inplace
-from .prims import _PRIM_HANDLERS, _Excluded, _stand_in
+from .prims import _PRIM_HANDLERS, _Excluded, _stand_in, excluded_use
 from .records import NodeRecord
 
 
@@ -48,8 +48,7 @@ class Emission:
         kind = node.kind()
         for v in _flatten(values):
             if isinstance(v, _Excluded):
-                raise ParameterError(f"{frontend.describe(node)} uses parameter '{v.path}', which "
-                                     f"param_exclude={v.pattern!r} excludes; narrow the pattern")
+                raise excluded_use(node, v.path, v.pattern)
         before = self.network.num_layers
         desc = frontend.describe(node)
         if not needs_handler:

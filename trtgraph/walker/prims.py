@@ -1,12 +1,14 @@
 """``prim::`` nodes belong to the walker: constants, lists, tuples, dicts, GetAttr chains."""
 from __future__ import annotations
 
+import re
+from typing import Optional
 
 import torch
 
 from .. import frontend
 from ..dtypes import to_torch
-from ..errors import (TraceError)
+from ..errors import InputError, ParameterError, TraceError
 from ..network_state import is_trt_tensor
 
 
@@ -46,6 +48,20 @@ class _Excluded:
 
     def __init__(self, path, pattern):
         self.path, self.pattern = path, pattern
+
+
+def param_exclude_regex(param_exclude: Optional[str]) -> Optional[re.Pattern]:
+    """``param_exclude`` compiled (None when not given); a bad pattern is an :class:`InputError`."""
+    try:
+        return re.compile(param_exclude) if param_exclude else None
+    except (re.error, TypeError) as exc:
+        raise InputError(f"param_exclude={param_exclude!r} is not a valid regular expression: {exc}") from None
+
+
+def excluded_use(node, path: str, pattern: str) -> ParameterError:
+    """The error for ``node`` using parameter ``path``, which ``param_exclude`` (``pattern``) excludes."""
+    return ParameterError(f"{frontend.describe(node)} uses parameter '{path}', which param_exclude={pattern!r} "
+                          "excludes; narrow the pattern")
 
 
 def _prim_constant(w, node):
