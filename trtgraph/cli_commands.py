@@ -149,7 +149,7 @@ def cmd_ops(args) -> int:
     kwargs = parse_kwargs(args.kwargs)
     inputs = parse_inputs(args.input)
     model = load_model(args.model, kwargs)
-    _, graph = frontend.trace_module(model, inputs)
+    graph = frontend.trace_graph(model, inputs)
     counts = Counter()
     prim_problems: dict = {}
     for n in graph.nodes():

@@ -73,10 +73,11 @@ def _restored_state(model: torch.nn.Module):
                          "now hold the values forward wrote)")
 
 
-def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[list] = None, inlined=True):
-    """``torch.jit.trace`` in eval mode under no_grad; returns (traced module, inlined graph), or
-    (traced module, None) with ``inlined=False`` (the caller reads the graph later, e.g. outside a
-    dispatch mode).
+def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[list] = None,
+                 graph_only=False):
+    """``torch.jit.trace`` in eval mode under no_grad; returns (traced module, inlined graph).
+    ``graph_only``: returns (module, None) and builds only a bare module where it can (see
+    :func:`_trace_bare`); :func:`inlined_graph` reads its graph.
 
     The user's module keeps its training flags, parameters, buffers and hooks: buffers a forward
     mutates are restored. A ``torch.jit.ScriptModule`` is used as it is (its graph is inlined).
@@ -96,12 +97,81 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
         classifier = WarningClassifier(warnings.showwarning, reads)
         warnings.showwarning = classifier
         try:
-            traced = torch.jit.trace(model, tuple(example_inputs), check_trace=False, strict=False)
+            traced = _trace_bare(model, tuple(example_inputs)) if graph_only else None
+            if traced is None:
+                traced = torch.jit.trace(model, tuple(example_inputs), check_trace=False, strict=False)
         except Exception as exc:  # noqa: BLE001 - re-raised with context
             raise TraceError(f"torch.jit.trace failed: {type(exc).__name__}: {exc}") from exc
     if findings is not None:
         findings.extend(classifier.findings)
-    return traced, (traced.inlined_graph if inlined else None)
+    return traced, (None if graph_only else traced.inlined_graph)
+
+
+def _bare_module(mod: torch.nn.Module, qualname: str) -> Optional[torch._C.ScriptModule]:
+    """A script module holding ``mod``'s parameters, buffers and submodules (the same tensors) and
+    nothing else: what the tracer needs to record attribute reads. None when ``mod`` has what only
+    ``torch.jit.trace``'s own module builder handles (script submodules, exported methods,
+    script-object attributes)."""
+    if isinstance(mod, torch.jit.ScriptModule) or torch._jit_internal.module_has_exports(mod):
+        return None
+    if any(torch._C._jit_is_script_object(v) for v in vars(mod).values()):
+        return None
+    bare = torch._C.ScriptModule(f"__torch__.trtgraph_trace.{qualname}", torch._C.CompilationUnit(), True)
+    for store in (mod._parameters, mod._buffers):
+        for name, t in store.items():
+            if t is not None:
+                bare._register_attribute(name, torch._C.TensorType.get(), t)
+    for name, sub in mod._modules.items():
+        if sub is not None:
+            child = _bare_module(sub, f"{qualname}_{len(qualname)}_{name}".replace(".", "_"))
+            if child is None:
+                return None
+            bare._register_attribute(name, child._type(), child)
+    return bare
+
+
+def _trace_bare(model: torch.nn.Module, examples: tuple):
+    """Trace into a bare script module (:func:`_bare_module`) instead of one built like
+    ``torch.jit.trace`` builds it, which inspects every submodule and costs as much as the trace
+    itself on a small CNN. The recorded graph is the same, node by node (only the module type
+    names differ). None when the bare module can't stand in."""
+    from torch.jit import _trace as jit_trace
+
+    bare = _bare_module(model, "m")
+    if bare is None:
+        return None
+    names: dict = {"__module": model}
+
+    def scopes(mod, prefix):  # the scope names torch.jit.trace records, assigned as it assigns them
+        for name, child in mod.named_children():
+            names[child] = f"{prefix}.{name}"
+            scopes(child, f"{prefix}.{name}")
+
+    scopes(model, "__module")
+    old = jit_trace._trace_module_map
+    jit_trace._trace_module_map = names
+    try:
+        bare._create_method_from_trace("forward", model, examples, jit_trace._create_interpreter_name_lookup_fn(),
+                                       False, False, jit_trace.get_callable_argument_names(model.forward), False)
+    finally:
+        jit_trace._trace_module_map = old
+    return bare
+
+
+def inlined_graph(traced):
+    """The inlined forward graph of what :func:`trace_module` returns (a traced or a bare module).
+    Read it outside any dispatch mode: the inliner runs tensor ops on constants."""
+    if isinstance(traced, torch._C.ScriptModule):
+        graph = traced._get_method("forward").graph.copy()
+        torch._C._jit_pass_inline(graph)
+        return graph
+    return traced.inlined_graph
+
+
+def trace_graph(model, example_inputs: list[torch.Tensor], findings: Optional[list] = None):
+    """The inlined graph of :func:`trace_module`, for a trace whose module is not needed (a second
+    trace, compared with the first node by node): it skips building the traced module."""
+    return inlined_graph(trace_module(model, example_inputs, findings, graph_only=True)[0])
 
 
 def trace_structured(model, leaves: list, in_spec, findings: Optional[list] = None):

@@ -241,8 +241,8 @@ def trace_shapes(model, examples: list, findings: list, flags=_DEFAULT_FLAGS):
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="trtgraph-shapes") as worker:
         mode = _ShapesOnly(worker)
         with _convolutions_as_recorded(flags), mode:
-            traced, _ = frontend.trace_module(model, examples, findings, inlined=False)
-    return traced.inlined_graph, mode.skipped
+            traced, _ = frontend.trace_module(model, examples, findings, graph_only=True)
+    return frontend.inlined_graph(traced), mode.skipped
 
 
 def retrace(model, examples: list, first_graph, first_findings, check: Callable,
@@ -265,8 +265,7 @@ def retrace(model, examples: list, first_graph, first_findings, check: Callable,
         except TrtGraphError as exc:
             reason, found = f"redone: {exc}", []
     if reason != "taken":
-        _, graph = frontend.trace_module(model, examples, found)
-        result = check(graph)
+        result = check(frontend.trace_graph(model, examples, found))
     if findings is not None:
         findings.extend(found)
     if stats is not None:

@@ -233,7 +233,7 @@ def _data_facts(model, graph, examples, cls) -> ShapeFacts:
     if not cls.data_dependent:
         return ShapeFacts()
     other = [_redraw(x, 0) for x in examples]
-    _, g2 = frontend.trace_module(model, other)
+    g2 = frontend.trace_graph(model, other)
     fill_types(model, g2, other)
     try:
         facts = compare_traces(graph, g2)
