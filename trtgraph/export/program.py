@@ -21,6 +21,7 @@ import torch
 from ..dynamic import resized
 from ..errors import DynamicShapeError, InputError, TraceError
 from ..registry import lookup
+from .fast_fakes import fast_fakes
 
 # aten ops never decomposed: trtgraph has one handler (often one TensorRT layer) for each, numerically
 # closer and faster than the pieces (convolutions reach the walker as aten::_convolution). Only ops
@@ -157,13 +158,14 @@ def examples_not_one(examples: list, names: list, ranges: dict) -> list:
 
 
 def export_program(model, examples: list, dynamic_shapes=None):
-    """``torch.export.export`` in eval mode (the module's training flags are restored after)."""
+    """``torch.export.export`` in eval mode (the module's training flags are restored after), with
+    the cheaper shape rules of :mod:`trtgraph.export.fast_fakes`."""
     from ..frontend import TRACE_LOCK, _preserved_module_state
 
     if isinstance(model, torch.jit.ScriptModule) or not isinstance(model, torch.nn.Module):
         raise InputError(f"the export frontend converts torch.nn.Module objects or ExportedPrograms, got "
                          f"{type(model).__name__}")
-    with TRACE_LOCK, _preserved_module_state(model), _guard_log() as guards:
+    with TRACE_LOCK, _preserved_module_state(model), _guard_log() as guards, fast_fakes():
         try:
             return torch.export.export(model, tuple(examples), dynamic_shapes=dynamic_shapes, strict=False)
         except Exception as exc:
