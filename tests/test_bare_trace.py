@@ -42,6 +42,21 @@ class WithScripted(torch.nn.Module):
         return self.outer(torch.relu(self.inner(x)))
 
 
+class WithExport(torch.nn.Module):
+    """A method marked @torch.jit.export: torch.jit.trace scripts it, so its builder is used."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 4)
+
+    @torch.jit.export
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    def forward(self, x):
+        return self.fc(x).relu()
+
+
 def _signature(graph):
     def types(values):
         return [(t.shape, t.dtype) if (t := frontend.traced_type(v)) else None for v in values]
@@ -62,7 +77,7 @@ def _tiny_bert():
     return FlatModule(model, flatten_inputs([ids])[1]), [ids]
 
 
-@pytest.mark.parametrize("case", ["shared", "resnet18", "bert", "scripted"])
+@pytest.mark.parametrize("case", ["shared", "resnet18", "bert", "scripted", "exported"])
 def test_a_bare_trace_records_what_torch_jit_trace_records(case):
     torch.manual_seed(0)
     if case == "shared":
@@ -71,16 +86,19 @@ def test_a_bare_trace_records_what_torch_jit_trace_records(case):
         model, inputs = torchvision.models.resnet18(num_classes=10).eval(), [torch.randn(1, 3, 32, 32)]
     elif case == "bert":
         model, inputs = _tiny_bert()
-    else:
+    elif case == "scripted":
         model, inputs = WithScripted().eval(), [torch.randn(3, 4)]
+    else:
+        model, inputs = WithExport().eval(), [torch.randn(3, 4)]
     _, full = frontend.trace_module(model, inputs)
     module, none = frontend.trace_module(model, inputs, graph_only=True)
     bare = frontend.inlined_graph(module)
     assert none is None
     assert _signature(bare) == _signature(full)
     self_type = list(bare.inputs())[0].type().qualified_name()
-    # the bare module stands in for plain modules; a scripted submodule needs torch.jit.trace's builder
-    assert ("trtgraph_trace" in self_type) == (case != "scripted"), self_type
+    # the bare module stands in for plain modules; scripted submodules and exported methods need
+    # torch.jit.trace's builder
+    assert ("trtgraph_trace" in self_type) == (case not in ("scripted", "exported")), self_type
 
 
 def test_a_bare_trace_leaves_the_model_as_it_was():
