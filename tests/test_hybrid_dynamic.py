@@ -31,6 +31,14 @@ class Checked(Strided):
         return y * 2 if x.shape[0] > 3 else y
 
 
+class CheckedInside(Strided):
+    """A check that only one size inside the range fails: neither trace sees the other branch."""
+
+    def forward(self, x):
+        y = super().forward(x)
+        return y * 2 if x.shape[0] == 7 else y
+
+
 class Masked(torch.nn.Module):
     """Rows kept by a data-dependent mask: a count that follows both the batch and the data."""
 
@@ -74,9 +82,10 @@ def test_segment_profiles_follow_the_ranges_through_a_strided_convolution():
     assert len(hc.module().engines) == 2  # both engines build with their profiles
 
 
-def test_a_python_check_of_a_dynamic_size_is_refused():
-    m = _model(Checked)
-    with pytest.raises(DynamicShapeError, match="shape"):
+@pytest.mark.parametrize("cls", [Checked, CheckedInside])
+def test_a_python_check_of_a_dynamic_size_is_refused(cls):
+    m = _model(cls)
+    with pytest.raises(DynamicShapeError, match="control flow depends on a dynamic dimension|checks a dynamic size"):
         trtgraph.convert(m, [torch.randn(2, 3, 16, 16)], fallback=True, dynamic_shapes={"input_0": {0: (1, 2, 8)}})
 
 
@@ -91,3 +100,18 @@ def test_a_count_that_follows_the_batch_and_the_data():
     assert lo[0] == 0 and hi[0] >= rows_at_max and lo[1:] == hi[1:]
     for batch in (1, 4, 6):
         _matches(hc, m, torch.randn(batch, 3, 12, 12) * 3)
+
+
+def strided_model():
+    return _model(Strided)
+
+
+def test_cli_check_with_fallback_verifies_the_profile_corners(capsys):
+    from trtgraph.cli import main
+
+    assert main(["check", "test_hybrid_dynamic:strided_model", "--input", "2x3x16x16", "--fallback",
+                 "--dynamic", "0=1,2,6;2=8,16,24", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.strip().startswith(("min ", "opt ", "max "))]
+    assert len(rows) == 3 and all(line.rstrip().endswith("OK") for line in rows), out
+    assert "input_0 (1, 3, 8, 16)" in rows[0] and "input_0 (6, 3, 24, 16)" in rows[2], out

@@ -7,7 +7,8 @@
 
 The model is traced once; ``classify`` decides per node whether TensorRT takes it, ``partition``
 forms maximal acyclic TensorRT segments and the torch program between them, ``segment`` converts
-each segment into a normal :class:`trtgraph.Conversion`, ``module`` runs the whole.
+each segment into a normal :class:`trtgraph.Conversion`, ``module`` runs the whole. With
+``dynamic_shapes``, ``shapes`` finds what follows the dynamic dims and each segment input's range.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .. import frontend
 from ..api import DEFAULT_ATOL, DEFAULT_RTOL, OutputError, VerifyReport
 from ..debug import errors
 from ..dtypes import PRECISIONS
-from ..dynamic import ShapeFacts, compare_traces, parse_ranges
+from ..dynamic import ShapeFacts, compare_traces, parse_ranges, profile_shapes
 from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOpsError
 from ..pytree import Structure, flatten_inputs, is_simple_output
 from ..registry import op_exists
@@ -63,6 +64,7 @@ class HybridConversion:
         self._engines: list | None = None
         self.structure: Structure | None = None  # the model's input/output nesting (trtgraph.pytree)
         self.traced_model = model  # what was traced (the pytree wrapper around model for nested models)
+        self.profiles: dict = {}  # the user's dynamic_shapes: input name -> (min, opt, max) shapes
 
     def program(self) -> dict:
         """The hybrid program as plain data: model input value names, the steps in order (torch
@@ -350,6 +352,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     hc = HybridConversion(model, part, segments, plan, precision, names, onames, pyfuncs, time.perf_counter() - t0)
     hc.structure = structure
     hc.traced_model = traced_model
+    hc.profiles = profile_shapes(ranges, names, examples)
     return hc
 
 
