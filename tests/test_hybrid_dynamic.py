@@ -115,3 +115,25 @@ def test_cli_check_with_fallback_verifies_the_profile_corners(capsys):
     rows = [line for line in out.splitlines() if line.strip().startswith(("min ", "opt ", "max "))]
     assert len(rows) == 3 and all(line.rstrip().endswith("OK") for line in rows), out
     assert "input_0 (1, 3, 8, 16)" in rows[0] and "input_0 (6, 3, 24, 16)" in rows[2], out
+
+
+class Baked(Strided):
+    """A size read into a Python int: the trace keeps the example's value, in torch as in TensorRT."""
+
+    def forward(self, x):
+        y = super().forward(x)
+        return y.reshape(int(x.shape[0]), -1) * 2
+
+
+@pytest.mark.parametrize("exports", [True, False])
+def test_a_size_baked_into_a_constant_is_refused_not_sent_to_torch(exports, monkeypatch):
+    """torch.export refuses the int() (a specialized size); a model that does not export gets its
+    corners traced instead, and the constant the two traces disagree on must still be refused: run
+    in torch, it would keep the example's value at every size."""
+    from trtgraph import core
+
+    if not exports:
+        monkeypatch.setattr(core, "_export_holds_over", lambda *args: False)
+    m = _model(Baked)
+    with pytest.raises(DynamicShapeError, match="specialized|baked in from a dynamic input size"):
+        trtgraph.convert(m, [torch.randn(2, 3, 16, 16)], fallback=True, dynamic_shapes={"input_0": {0: (1, 2, 6)}})

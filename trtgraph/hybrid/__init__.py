@@ -34,7 +34,7 @@ from .module import HybridModule, HybridWarning, reference_params
 from .partition import INLINED, node_step, partition, python_op_name, ref_of
 from .report import build_plan, format_plan
 from .segment import SegmentNodeError, attr_getter, convert_segment
-from .shapes import merged, profile_bounds, user_shape_facts
+from .shapes import merged, profile_bounds, refuse_baked_sizes, user_shape_facts
 from .user_options import refuse_excluded, warn_unmatched
 from ..walker.prims import param_exclude_regex
 
@@ -312,6 +312,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
         refuse_excluded(graph, exclude, wrapper is not None)
     user_facts, user_bounds = user_shape_facts(traced_model, graph, examples, names, ranges, findings)
     cls = classify(trace, graph, findings, user_facts, strict, torch_executed_ops, torch_executed_modules)
+    refuse_baked_sizes(graph, user_facts)
     warn_unmatched(graph, torch_executed_ops, torch_executed_modules)
     if cls.global_problems:
         raise UnsupportedOpsError([p + " (a value Python read during tracing is a constant in the trace; running "

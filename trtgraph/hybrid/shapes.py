@@ -13,7 +13,7 @@ corner that takes another path than the example is a :class:`DynamicShapeError`.
 from __future__ import annotations
 
 from .. import frontend, shape_trace
-from ..dynamic import ShapeFacts, compare_traces, resized, second_examples
+from ..dynamic import ShapeFacts, baked_message, compare_traces, resized, second_examples
 from ..errors import DynamicShapeError
 from ..trace_checks import static_size_checks
 
@@ -87,3 +87,16 @@ def profile_bounds(facts: ShapeFacts, user_bounds: dict, data: ShapeFacts, dynam
             lo[i], hi[i] = 0, max(dynamic_max, hi[i])
         out[v] = (tuple(lo), tuple(hi))
     return out
+
+
+def refuse_baked_sizes(graph, facts: ShapeFacts) -> None:
+    """A constant the trace computed from a dynamic size (``int(x.shape[0])``) is wrong at every other
+    size, in torch as in TensorRT: a node that reads one is a :class:`DynamicShapeError` (without
+    fallback it is refused too; here it must not be sent to torch instead). Call after
+    :func:`trtgraph.hybrid.classify.classify`, which follows them through lists and tuples."""
+    for node in graph.nodes():
+        if node.kind().startswith("prim::"):
+            continue
+        baked = [v for v in node.inputs() if v in facts.baked]
+        if baked:
+            raise DynamicShapeError(baked_message(frontend.describe(node), baked[0], facts.baked[baked[0]]))
