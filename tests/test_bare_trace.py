@@ -65,7 +65,7 @@ def _signature(graph):
     for n in graph.nodes():
         value = frontend.constant_value(n) if n.kind() == "prim::Constant" else None
         value = n.s("name") if n.kind() == "prim::GetAttr" else value
-        nodes.append((n.kind(), n.scopeName(), repr(value), types(n.outputs())))
+        nodes.append((n.kind(), n.scopeName(), repr(value), types(n.outputs()), [v.debugName() for v in n.outputs()]))
     return types(list(graph.inputs())[1:]), nodes
 
 
@@ -108,3 +108,22 @@ def test_a_bare_trace_leaves_the_model_as_it_was():
     assert any(n.kind() == "aten::_convolution" for n in graph.nodes())
     assert model.training and all(m.training for m in model.modules())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_bare_trace_finds_what_the_first_trace_finds_at_the_same_source():
+    """Values torch modules read in Python (here a mask's size checked inside nn.MultiheadAttention,
+    with no line of the user's own between) are keyed by source: both traces must give the same one,
+    or a size read of static sizes would look like a check of a dynamic size (trace_checks)."""
+    model = torch.nn.TransformerEncoder(torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1,
+                                        enable_nested_tensor=False).eval()
+    inputs = [torch.randn(2, 5, 8), torch.nn.Transformer.generate_square_subsequent_mask(5)]
+    first, bare = [], []
+    frontend.trace_module(model, inputs, first)
+    frontend.trace_graph(model, inputs, bare)
+
+    def keys(findings):
+        return [(f.source, f.message, f.origin, f.size_reads) for f in findings]
+
+    assert any(f.origin == "size" for f in first)
+    assert keys(bare) == keys(first)
+    assert not any("trtgraph" in f.source for f in first)

@@ -2,6 +2,9 @@
 program (every node's fake sizes, strides and dtype, the same range constraints) as without them."""
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -35,7 +38,7 @@ class Activations(torch.nn.Module):
 
 
 def _program(model, inputs, spec, fast: bool):
-    with fast_fakes() if fast else torch.no_grad():
+    with fast_fakes() if fast else contextlib.nullcontext():
         return torch.export.export(model, tuple(inputs), dynamic_shapes=spec, strict=False)
 
 
@@ -80,16 +83,17 @@ def test_the_rules_are_used_and_put_back():
     assert decomposition_table[op] is original
 
 
-def _symbolic_fakes():
+def _symbolic_fakes(dynamic=(0,)):
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
-    mode = FakeTensorMode(shape_env=ShapeEnv())
+    env = ShapeEnv()
+    mode = FakeTensorMode(shape_env=env)
 
     def fake(t):
-        dims = [DimDynamic.DYNAMIC] + [DimDynamic.STATIC] * (t.dim() - 1)
+        dims = [DimDynamic.DYNAMIC if i in dynamic else DimDynamic.STATIC for i in range(t.dim())]
         return mode.from_tensor(t, symbolic_context=StatelessSymbolicContext(dynamic_sizes=dims))
-    return mode, fake
+    return mode, fake, env
 
 
 def _described(out):
@@ -103,26 +107,94 @@ def _rule_ops():
         return sorted(_saved, key=str)
 
 
-@pytest.mark.parametrize("op", _rule_ops(), ids=str)
-def test_each_rule_gives_what_its_decomposition_gives(op):
+def _layouts():
+    for base in (torch.randn(3, 4, 6, 6), torch.randn(3, 1, 5, 5), torch.randn(3, 4, 1, 6)):
+        yield from (base, base.to(memory_format=torch.channels_last), base[:, :, ::2], base.permute(0, 2, 3, 1))
+
+
+def _apply(op, x, mode, channels=None):
     from torch._decomp import decomposition_table
 
-    base = torch.randn(3, 4, 6, 6)
-    layouts = [base, base.to(memory_format=torch.channels_last), base[:, ::2, 1:], base.permute(0, 2, 3, 1)]
-    for layout in layouts:
+    with mode:
+        if "batch_norm" in str(op):
+            c = channels or x.shape[1]
+            return decomposition_table[op](x, torch.randn(c), torch.randn(c), torch.randn(c), torch.rand(c) + 0.5,
+                                           0.1, 1e-5)
+        return decomposition_table[op](x)
+
+
+@pytest.mark.parametrize("op", _rule_ops(), ids=str)
+def test_each_rule_gives_what_its_decomposition_gives(op):
+    in_place = op._schema.name.endswith("_")
+    for layout in _layouts():
         results = []
         for fast in (False, True):
-            mode, fake = _symbolic_fakes()
-            with fast_fakes() if fast else torch.no_grad():
-                rule = decomposition_table[op]
-                src = layout.clone() if op._schema.name.endswith("_") else layout
-                with mode:
-                    x = fake(src)
-                    if "batch_norm" in str(op):
-                        c = x.shape[1]
-                        stats = [torch.randn(c), torch.randn(c), torch.randn(c), torch.rand(c) + 0.5]
-                        out = rule(x, *stats, 0.1, 1e-5)
-                    else:
-                        out = rule(x)
-            results.append(_described(out))
-        assert results[1] == results[0], (op, layout.stride())
+            mode, fake, env = _symbolic_fakes()
+            with fast_fakes() if fast else contextlib.nullcontext():
+                x = fake(layout.clone() if in_place else layout)
+                out = _apply(op, x, mode)
+            if in_place:
+                assert out is x
+            results.append((_described(out), [str(g.expr) for g in env.guards]))
+        assert results[1] == results[0], (op, layout.shape, layout.stride())
+
+
+def test_batch_norm_over_a_symbolic_channel_count_keeps_its_guard():
+    op = torch.ops.aten._native_batch_norm_legit_no_training.default
+    guards = []
+    for fast in (False, True):
+        mode, fake, env = _symbolic_fakes(dynamic=(0, 1))
+        with fast_fakes() if fast else contextlib.nullcontext():
+            _apply(op, fake(torch.randn(3, 4, 6, 6)), mode, channels=4)
+        guards.append([str(g.expr) for g in env.guards])
+    assert guards[0], "the decomposition guards the channel count"
+    assert guards[1] == guards[0]
+
+
+def _traced_ops(op, x):
+    from torch._decomp import decomposition_table
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gm = make_fx(lambda t: op(t), decomposition_table={op: decomposition_table[op]}, tracing_mode="fake")(x)
+    return {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
+
+
+def test_the_rules_act_only_in_the_thread_that_exports():
+    """Another thread that decomposes for real (``run_decompositions``, ``torch.compile``) while an
+    export is running must get the decomposition's math, not a shape rule."""
+    op = torch.ops.aten.celu.default
+    x = torch.randn(2, 3)
+    plain = _traced_ops(op, x)
+    assert "aten.empty.memory_format" not in plain
+    seen = {}
+    inside, done = threading.Event(), threading.Event()
+
+    def export_thread():
+        with fast_fakes():
+            seen["exporting thread"] = _traced_ops(op, x)
+            inside.set()
+            done.wait(60)
+
+    t = threading.Thread(target=export_thread)
+    t.start()
+    assert inside.wait(60)
+    try:
+        seen["other thread"] = _traced_ops(op, x)
+    finally:
+        done.set()
+        t.join()
+    assert seen["exporting thread"] == {"aten.empty.memory_format"}  # the rule is in force there
+    assert seen["other thread"] == plain
+
+
+def test_the_swap_leaves_fake_tensor_caches_as_they_were():
+    from torch._subclasses.fake_tensor import torch_decomp_decompositions
+
+    ops = _rule_ops()
+    torch_decomp_decompositions.cache_clear()
+    with fast_fakes():
+        during = [torch_decomp_decompositions(op) for op in ops]
+    after = [torch_decomp_decompositions(op) for op in ops]
+    torch_decomp_decompositions.cache_clear()
+    fresh = [torch_decomp_decompositions(op) for op in ops]
+    assert during == after == fresh

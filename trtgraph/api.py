@@ -255,10 +255,10 @@ def convert(model, inputs=None, precision: str = "fp32", input_names: Optional[S
     ``min_block_size``, ``dynamic_max``, ``python_functions``; see ``trtgraph.hybrid``).
     """
     if fallback or hybrid:  # trtgraph.hybrid registers itself here (it imports this module, not the reverse)
-        if dynamic_shapes is not None or frontend != "torchscript":
-            raise InputError("fallback=True supports the torchscript frontend without dynamic_shapes")
+        if frontend != "torchscript":
+            raise InputError("fallback=True supports the torchscript frontend")
         return HYBRID_CONVERTER[0](model, inputs, precision=precision, input_names=input_names,
-                                   param_exclude=param_exclude,
+                                   param_exclude=param_exclude, dynamic_shapes=dynamic_shapes,
                                    output_names=output_names, fallback=fallback, precision_policy=precision_policy,
                                    fold_batch_norm=fold_batch_norm, strict=strict, verbose=verbose, **hybrid)
     if frontend not in ("torchscript", "export"):

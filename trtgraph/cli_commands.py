@@ -98,7 +98,7 @@ def cmd_check(args) -> int:
         if not args.quiet:
             print(conv.report())
         print(report)
-        return 0 if report.ok else 1
+        return 0 if report.ok and _check_profiles(args, conv, inputs, report) else 1
     report = conv.verify(*inputs, rtol=args.rtol, atol=args.atol, node_by_node=args.node_by_node)
     print(report)
     ok = report.ok
@@ -111,23 +111,29 @@ def cmd_check(args) -> int:
             print(f"  {desc}")
         if len(kept) > limit:
             print(f"  ... and {len(kept) - limit} more (--verbose lists all)")
-    if conv.profiles:
-        print(f"profile shapes (rtol={report.rtol:g}, atol={report.atol:g}):")
-        rows = []
-        for k, label in enumerate(("min", "opt", "max")):
-            # random inputs made like the --input ones (same dtype and value range) at this profile shape
-            feed = [random_input(conv.profiles[name][k], x.dtype, seed=1 + k) if name in conv.profiles else x
-                    for name, x in zip(conv.input_names, inputs)]
-            r = conv.verify(*feed, rtol=args.rtol, atol=args.atol)
-            ok = ok and r.ok
-            shapes = ", ".join(f"{n} {tuple(x.shape)}" for n, x in zip(conv.input_names, feed)
-                               if n in conv.profiles)
-            rows.append((label, shapes, r))
-        width = max(len(shapes) for _, shapes, _ in rows)
-        for label, shapes, r in rows:
-            print(f"  {label:<3}  {shapes:<{width}}  max rel {r.max_rel:.3e}  max abs {r.max_abs:.3e}  "
-                  f"{'OK' if r.ok else 'MISMATCH'}")
-    return 0 if ok else 1
+    return 0 if _check_profiles(args, conv, inputs, report) and ok else 1
+
+
+def _check_profiles(args, conv, inputs, report) -> bool:
+    """With dynamic shapes: verify at the min, opt and max shapes too; prints a row for each."""
+    if not conv.profiles:
+        return True
+    print(f"profile shapes (rtol={report.rtol:g}, atol={report.atol:g}):")
+    rows, ok = [], True
+    for k, label in enumerate(("min", "opt", "max")):
+        # random inputs made like the --input ones (same dtype and value range) at this profile shape
+        feed = [random_input(conv.profiles[name][k], x.dtype, seed=1 + k) if name in conv.profiles else x
+                for name, x in zip(conv.input_names, inputs)]
+        r = conv.verify(*feed, rtol=args.rtol, atol=args.atol)
+        ok = ok and r.ok
+        shapes = ", ".join(f"{n} {tuple(x.shape)}" for n, x in zip(conv.input_names, feed)
+                           if n in conv.profiles)
+        rows.append((label, shapes, r))
+    width = max(len(shapes) for _, shapes, _ in rows)
+    for label, shapes, r in rows:
+        print(f"  {label:<3}  {shapes:<{width}}  max rel {r.max_rel:.3e}  max abs {r.max_abs:.3e}  "
+              f"{'OK' if r.ok else 'MISMATCH'}")
+    return ok
 
 
 _PYTHON_OP_HINT = ("trtgraph cannot see inside a custom torch.autograd.Function: write its forward with torch "

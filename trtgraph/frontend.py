@@ -109,13 +109,18 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
 
 def _bare_module(mod: torch.nn.Module, qualname: str) -> Optional[torch._C.ScriptModule]:
     """A script module holding ``mod``'s parameters, buffers and submodules (the same tensors) and
-    nothing else: what the tracer needs to record attribute reads. None when ``mod`` has what only
+    nothing else: what the tracer needs to record attribute reads (each module has a compilation
+    unit of its own, so type names need not be unique). None when ``mod`` has what only
     ``torch.jit.trace``'s own module builder handles (script submodules, exported methods,
-    script-object attributes)."""
-    if isinstance(mod, torch.jit.ScriptModule) or torch._jit_internal.module_has_exports(mod):
+    script-object attributes) or refuses (backward hooks, one tensor under two names)."""
+    if isinstance(mod, torch.jit.ScriptModule) or torch._jit_internal.module_has_exports(mod) or \
+            mod._backward_hooks:
         return None
     if any(torch._C._jit_is_script_object(v) for v in vars(mod).values()):
         return None
+    tensors = [t for store in (mod._parameters, mod._buffers) for t in store.values() if t is not None]
+    if len({id(t) for t in tensors}) != len(tensors):
+        return None  # one tensor under two names: torch.jit.trace refuses it, and says so
     bare = torch._C.ScriptModule(f"__torch__.trtgraph_trace.{qualname}", torch._C.CompilationUnit(), True)
     for store in (mod._parameters, mod._buffers):
         for name, t in store.items():
@@ -123,7 +128,7 @@ def _bare_module(mod: torch.nn.Module, qualname: str) -> Optional[torch._C.Scrip
                 bare._register_attribute(name, torch._C.TensorType.get(), t)
     for name, sub in mod._modules.items():
         if sub is not None:
-            child = _bare_module(sub, f"{qualname}_{len(qualname)}_{name}".replace(".", "_"))
+            child = _bare_module(sub, f"{qualname}_{name}")
             if child is None:
                 return None
             bare._register_attribute(name, child._type(), child)
@@ -151,7 +156,7 @@ def _trace_bare(model: torch.nn.Module, examples: tuple):
     old = jit_trace._trace_module_map
     jit_trace._trace_module_map = names
     try:
-        bare._create_method_from_trace("forward", model, examples, jit_trace._create_interpreter_name_lookup_fn(),
+        bare._create_method_from_trace("forward", model, examples, jit_trace._create_interpreter_name_lookup_fn(0),
                                        False, False, jit_trace.get_callable_argument_names(model.forward), False)
     finally:
         jit_trace._trace_module_map = old

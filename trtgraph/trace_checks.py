@@ -33,6 +33,7 @@ from .ir import all_nodes, frames_of, tensor_sizes
 
 _TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_JIT_TRACE_FILE = os.path.join(_TORCH_DIR, "jit", "_trace.py")
 _SIZE_READS = {"aten::size", "aten::dim", "aten::numel", "aten::len", "aten::sym_size", "aten::sym_numel",
                "aten::_shape_as_tensor"}
 
@@ -105,13 +106,17 @@ def _caller_outside_trtgraph() -> tuple[str, int]:
 
 def _python_frames(file: str, lineno: int) -> list:
     """Where the value was read: the warning's location, then the Python frames calling it
-    (``torch._assert(cond)`` warns inside torch; the condition was computed by its caller)."""
+    (``torch._assert(cond)`` warns inside torch; the condition was computed by its caller). The
+    walk stops before trtgraph's and ``torch.jit.trace``'s own frames: a read inside torch modules
+    only has the same location however the trace was started (see ``frontend.trace_graph``)."""
     out = [(os.path.abspath(file), lineno)]
     if not out[0][0].startswith(_TORCH_DIR):
         return out  # read in the user's own code: that line only
     frame, found = sys._getframe(1), False
     while frame is not None:
         where = (os.path.abspath(frame.f_code.co_filename), frame.f_lineno)
+        if found and (where[0].startswith(_OWN_DIR) or where[0] == _JIT_TRACE_FILE):
+            break
         if found and where not in out:
             out.append(where)
             if not where[0].startswith(_TORCH_DIR):

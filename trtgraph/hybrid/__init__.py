@@ -7,7 +7,8 @@
 
 The model is traced once; ``classify`` decides per node whether TensorRT takes it, ``partition``
 forms maximal acyclic TensorRT segments and the torch program between them, ``segment`` converts
-each segment into a normal :class:`trtgraph.Conversion`, ``module`` runs the whole.
+each segment into a normal :class:`trtgraph.Conversion`, ``module`` runs the whole. With
+``dynamic_shapes``, ``shapes`` finds what follows the dynamic dims and each segment input's range.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .. import frontend
 from ..api import DEFAULT_ATOL, DEFAULT_RTOL, OutputError, VerifyReport
 from ..debug import errors
 from ..dtypes import PRECISIONS
-from ..dynamic import ShapeFacts, compare_traces
+from ..dynamic import ShapeFacts, compare_traces, parse_ranges, profile_shapes
 from ..errors import DynamicShapeError, InputError, TrtGraphError, UnsupportedOpsError
 from ..pytree import Structure, flatten_inputs, is_simple_output
 from ..registry import op_exists
@@ -33,6 +34,7 @@ from .module import HybridModule, HybridWarning, reference_params
 from .partition import INLINED, node_step, partition, python_op_name, ref_of
 from .report import build_plan, format_plan
 from .segment import SegmentNodeError, attr_getter, convert_segment
+from .shapes import merged, profile_bounds, refuse_baked_sizes, user_shape_facts
 from .user_options import refuse_excluded, warn_unmatched
 from ..walker.prims import param_exclude_regex
 
@@ -62,6 +64,7 @@ class HybridConversion:
         self._engines: list | None = None
         self.structure: Structure | None = None  # the model's input/output nesting (trtgraph.pytree)
         self.traced_model = model  # what was traced (the pytree wrapper around model for nested models)
+        self.profiles: dict = {}  # the user's dynamic_shapes: input name -> (min, opt, max) shapes
 
     def program(self) -> dict:
         """The hybrid program as plain data: model input value names, the steps in order (torch
@@ -262,7 +265,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
                    min_block_size: int | None = None, dynamic_max: int | None = None,
                    precision_policy=None, fold_batch_norm: bool = True, strict: bool = True, verbose: bool = False,
                    python_functions: dict | None = None, param_exclude: str | None = None,
-                   **unknown) -> HybridConversion:
+                   dynamic_shapes=None, **unknown) -> HybridConversion:
     """``trtgraph.convert(..., fallback=True)``: see the module docstring and the README."""
     if unknown:
         raise InputError(f"convert() got unknown option(s) {', '.join(sorted(unknown))}")
@@ -297,6 +300,9 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     names = list(input_names) if input_names else [f"input_{i}" for i in range(len(examples))]
     if len(names) != len(examples):
         raise InputError(f"{len(names)} input_names for {len(examples)} inputs")
+    ranges = parse_ranges(dynamic_shapes, names, examples)
+    if ranges and isinstance(model, torch.jit.ScriptModule):
+        raise InputError("dynamic_shapes needs a traceable nn.Module (a ScriptModule records no shapes)")
     t0 = time.perf_counter()
     findings: list = []
     trace, graph, wrapper = frontend.trace_structured(model, examples, in_spec, findings)
@@ -304,14 +310,18 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     fill_types(traced_model, graph, examples)
     if exclude is not None:
         refuse_excluded(graph, exclude, wrapper is not None)
-    cls = classify(trace, graph, findings, ShapeFacts(), strict, torch_executed_ops, torch_executed_modules)
+    user_facts, user_bounds = user_shape_facts(traced_model, graph, examples, names, ranges, findings)
+    cls = classify(trace, graph, findings, user_facts, strict, torch_executed_ops, torch_executed_modules)
+    refuse_baked_sizes(graph, user_facts)
     warn_unmatched(graph, torch_executed_ops, torch_executed_modules)
     if cls.global_problems:
         raise UnsupportedOpsError([p + " (a value Python read during tracing is a constant in the trace; running "
                                    "that part in torch cannot bring the computation back)" for p in cls.global_problems])
-    facts = _data_facts(traced_model, graph, examples, cls)
-    if facts.dynamic or facts.baked:
+    data = _data_facts(traced_model, graph, examples, cls)
+    facts = merged(user_facts, data)
+    if data.dynamic or data.baked:
         cls = classify(trace, graph, findings, facts, strict, torch_executed_ops, torch_executed_modules)
+    bounds = profile_bounds(facts, user_bounds, data, dynamic_max)
     value_names = {v.debugName(): n for v, n in zip(list(graph.inputs())[1:], names)}
     order = {n: i for i, n in enumerate(graph.nodes())}
     for _ in range(_MAX_RETRIES + 1):
@@ -319,7 +329,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
         try:
             segments = [convert_segment(traced_model, trace, graph, seg, facts, value_names, precision,
                                         precision_policy, fold_batch_norm, strict, dynamic_max, verbose,
-                                        part.consts)
+                                        part.consts, bounds)
                         for seg in part.segments]
             break
         except SegmentNodeError as exc:  # that node runs in torch; partition again
@@ -343,6 +353,7 @@ def convert_hybrid(model, inputs, precision: str = "fp32", input_names=None, out
     hc = HybridConversion(model, part, segments, plan, precision, names, onames, pyfuncs, time.perf_counter() - t0)
     hc.structure = structure
     hc.traced_model = traced_model
+    hc.profiles = profile_shapes(ranges, names, examples)
     return hc
 
 

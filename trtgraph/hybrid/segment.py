@@ -118,8 +118,11 @@ class _SegmentWalker(_Walker):
 
 def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: dict, precision: str,
                     precision_policy, fold_batch_norm: bool, strict: bool, dynamic_max: int,
-                    verbose: bool = False, consts=None) -> Conversion:
-    """Build the segment's network; ``names`` maps model-input value names to the user's names."""
+                    verbose: bool = False, consts=None, bounds=None) -> Conversion:
+    """Build the segment's network; ``names`` maps model-input value names to the user's names.
+    ``bounds``: (lowest, highest) shape of values with dynamic dims, for the profiles (see
+    :func:`trtgraph.hybrid.shapes.profile_bounds`); a dynamic dim without one ranges from 0 to
+    ``dynamic_max``."""
     from ..dtypes import PRECISIONS
 
     t0 = time.perf_counter()
@@ -152,7 +155,8 @@ def convert_segment(model, trace, graph, seg: dict, facts: ShapeFacts, names: di
             if axes:
                 lo = tuple(0 if i in axes else d for i, d in enumerate(tt.shape))  # a count may be zero
                 hi = tuple(max(dynamic_max, d) if i in axes else d for i, d in enumerate(tt.shape))
-                opt = tuple(max(d, 1) for d in tt.shape)
+                lo, hi = (bounds or {}).get(v, (lo, hi))
+                opt = tuple(min(max(d, 1, a), b) for d, a, b in zip(tt.shape, lo, hi))
                 profiles[name] = (lo, opt, hi)
             t = network.add_input(name, to_trt(tt.dtype), shape)
             if tt.dtype.is_floating_point and float_dtype != tt.dtype:
