@@ -21,7 +21,9 @@ import torch
 MODELS = ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "resnet50", "densenet121", "vit_b_16"]
 
 
-def _signature(ep) -> tuple:
+def program_signature(ep) -> tuple:
+    """What two exports must share to be the same program: every node's op, target and fake
+    sizes, strides and dtype, and the range constraints."""
     nodes = []
     for n in ep.graph.nodes:
         v = n.meta.get("val")
@@ -59,7 +61,7 @@ def measure(name: str) -> dict:
         t, fast = timed(True, True)
         fast_s.append(t)
     return dict(model=name, static_s=min(static_s), plain_s=min(plain_s), fast_s=min(fast_s),
-                same=_signature(plain) == _signature(fast))
+                same=program_signature(plain) == program_signature(fast))
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,9 @@ program (every node's fake sizes, strides and dtype, the same range constraints)
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,6 +13,9 @@ import torch.nn.functional as F
 import torchvision
 
 from trtgraph.export.fast_fakes import fast_fakes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks/ is not installed
+from benchmarks.fast_fakes import program_signature  # noqa: E402
 
 
 class Activations(torch.nn.Module):
@@ -43,16 +48,6 @@ def _program(model, inputs, spec, fast: bool):
         return torch.export.export(model, tuple(inputs), dynamic_shapes=spec, strict=False)
 
 
-def _signature(ep):
-    out = []
-    for n in ep.graph.nodes:
-        v = n.meta.get("val")
-        vals = v if isinstance(v, (tuple, list)) else [v]
-        out.append((n.op, str(n.target), [(str(t.shape), str(t.stride()), t.dtype) if isinstance(t, torch.Tensor)
-                                          else repr(t) for t in vals]))
-    return out, str(ep.range_constraints)
-
-
 @pytest.mark.parametrize("case", ["activations", pytest.param("mobilenet_v3_small", marks=pytest.mark.slow)])
 def test_the_rules_record_the_program_the_decompositions_record(case):
     torch.manual_seed(0)
@@ -63,7 +58,8 @@ def test_the_rules_record_the_program_the_decompositions_record(case):
     else:
         model, inputs = torchvision.models.mobilenet_v3_small().eval(), [torch.randn(2, 3, 64, 64)]
         spec = ({0: batch},)
-    plain, fast = _signature(_program(model, inputs, spec, False)), _signature(_program(model, inputs, spec, True))
+    plain = program_signature(_program(model, inputs, spec, False))
+    fast = program_signature(_program(model, inputs, spec, True))
     assert "s" in str(plain[0]), "the batch must be symbolic, or the rules are never reached"
     assert fast == plain
 

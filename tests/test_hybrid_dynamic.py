@@ -10,6 +10,8 @@ import trtgraph
 from trtgraph.errors import DynamicShapeError
 from trtgraph.registry import lookup
 
+from test_hybrid import Masked  # rows kept by a data-dependent mask: a count that follows the batch and the data
+
 
 class Strided(torch.nn.Module):
     """A stride-2 convolution, an op without a handler (it runs in torch), then TensorRT again."""
@@ -37,21 +39,6 @@ class CheckedInside(Strided):
     def forward(self, x):
         y = super().forward(x)
         return y * 2 if x.shape[0] == 7 else y
-
-
-class Masked(torch.nn.Module):
-    """Rows kept by a data-dependent mask: a count that follows both the batch and the data."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4, 3)
-        self.l1, self.l2 = torch.nn.Linear(4, 8), torch.nn.Linear(8, 3)
-
-    def forward(self, x):
-        y = torch.relu(self.conv(x)) - 0.2
-        rows = y.permute(0, 2, 3, 1).reshape(-1, 4)
-        keep = rows[rows[:, 0] > 0]
-        return torch.sigmoid(self.l2(torch.relu(self.l1(keep))))
 
 
 def _model(cls):

@@ -156,6 +156,27 @@ def check_shape_guards(model, torch_graph, guards, ranges, names, examples, defe
     return pending
 
 
+def dynamic_facts(model, torch_graph, examples: list, names: list, ranges: dict, findings: list,
+                  defer: bool = False, stats: Optional[dict] = None) -> tuple:
+    """What a second trace at other sizes in ``ranges`` tells (:func:`trtgraph.dynamic.compare_traces`),
+    with the model's Python checks of dynamic sizes proven over the ranges (:func:`check_shape_guards`,
+    ``defer`` as there). ``findings``: the first trace's. Returns (facts, second examples, pending
+    corners); ``stats`` gets the shortcut's outcome (``trtgraph.shape_trace.retrace``)."""
+    second = second_examples(ranges, names, examples)
+    second_findings: list = []
+    size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
+    facts = shape_trace.retrace(model, second, torch_graph, findings, lambda g: compare_traces(torch_graph, g, size_one),
+                                second_findings, stats=stats)
+    dynamic_inputs = {names.index(n) for n in ranges}
+    static = static_size_checks(findings, second_findings)  # reading static sizes only (H, W under a dynamic batch)
+    guards = [f for i, f in enumerate(findings) if f.origin == "size" and f.inputs & dynamic_inputs and i not in static]
+    pending = []
+    if guards:
+        pending = check_shape_guards(model, torch_graph, guards, ranges, names, examples, defer=defer,
+                                     traced=(second,), known_baked=set(facts.baked), first_findings=findings)
+    return facts, second, pending
+
+
 def _export_holds_over(model, ranges, names, examples) -> bool:
     """Whether torch.export, tracing with symbolic sizes, finds the model's Python checks of its
     sizes true over the whole range (it reasons about sizes >= 2 only: the min corner's trace
@@ -266,20 +287,8 @@ def torch2trt(model, inputs, input_names: Optional[list[str]] = None, verbose: b
     facts = ShapeFacts()
     second_trace: dict = {}
     if ranges:
-        second = second_examples(ranges, names, examples)
-        second_findings: list = []
-        size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
-        facts = shape_trace.retrace(model, second, torch_graph, findings,
-                                    lambda g: compare_traces(torch_graph, g, size_one), second_findings,
-                                    stats=second_trace)
-        dynamic_inputs = {names.index(n) for n in ranges}
-        static = static_size_checks(findings, second_findings)  # reading static sizes only (H, W under a dynamic batch)
-        guards = [f for i, f in enumerate(findings) if f.origin == "size" and f.inputs & dynamic_inputs
-                  and i not in static]
-        if guards:
-            pending_guards = check_shape_guards(model, torch_graph, guards, ranges, names, examples,
-                                                defer=_defer_shape_guards, traced=(second,),
-                                                known_baked=set(facts.baked), first_findings=findings)
+        facts, _, pending_guards = dynamic_facts(model, torch_graph, examples, names, ranges, findings,
+                                                 _defer_shape_guards, second_trace)
     t_trace = time.perf_counter() - t0
 
     ctx = ConversionContext(state.network, float_dtype, state.keep)

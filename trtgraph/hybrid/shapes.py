@@ -1,9 +1,9 @@
 """The user's dynamic shapes in a hybrid conversion (``convert(..., fallback=True, dynamic_shapes=...)``).
 
-As ``trtgraph.convert`` does, the model is traced a second time at another size in the ranges and
-the two graphs are compared (:func:`trtgraph.dynamic.compare_traces`): the values that follow a
-dynamic input dim, and the constants Python computed from sizes. A Python check of a dynamic size
-is proven over the range as in ``convert`` (:func:`trtgraph.core.check_shape_guards`).
+As ``trtgraph.convert`` does (:func:`trtgraph.core.dynamic_facts`), the model is traced a second
+time at another size in the ranges and the two graphs are compared: the values that follow a
+dynamic input dim, and the constants Python computed from sizes; a Python check of a dynamic size
+is proven over the range.
 
 A TensorRT segment's inputs are values inside the model, whose sizes are functions of the input
 sizes (a stride-2 convolution halves them). Their profiles come from traces at both corners of
@@ -13,9 +13,8 @@ corner that takes another path than the example is a :class:`DynamicShapeError`.
 from __future__ import annotations
 
 from .. import frontend, shape_trace
-from ..dynamic import ShapeFacts, baked_message, compare_traces, resized, second_examples
+from ..dynamic import ShapeFacts, baked_message, compare_traces, resized
 from ..errors import DynamicShapeError
-from ..trace_checks import static_size_checks
 
 
 def user_shape_facts(model, graph, examples: list, names: list, ranges: dict, findings: list):
@@ -24,20 +23,10 @@ def user_shape_facts(model, graph, examples: list, names: list, ranges: dict, fi
     (lowest, highest) shape over the ranges. Both empty without ranges."""
     if not ranges:
         return ShapeFacts(), {}
-    from ..core import check_shape_guards
+    from ..core import dynamic_facts
 
     size_one = any(examples[names.index(n)].shape[a] == 1 for n, axes in ranges.items() for a in axes)
-    second = second_examples(ranges, names, examples)
-    second_findings: list = []
-    facts = shape_trace.retrace(model, second, graph, findings, lambda g: compare_traces(graph, g, size_one),
-                                second_findings)
-    dynamic_inputs = {names.index(n) for n in ranges}
-    static = static_size_checks(findings, second_findings)
-    guards = [f for i, f in enumerate(findings) if f.origin == "size" and f.inputs & dynamic_inputs
-              and i not in static]
-    if guards:
-        check_shape_guards(model, graph, guards, ranges, names, examples, traced=(second,),
-                           known_baked=set(facts.baked), first_findings=findings)
+    facts, second, _ = dynamic_facts(model, graph, examples, names, ranges, findings)
     seen = [facts.second_shapes]
     traced = [[tuple(x.shape) for x in examples], [tuple(x.shape) for x in second]]
     for corner, k in (("min", 0), ("max", 2)):
