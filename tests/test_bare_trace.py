@@ -127,3 +127,22 @@ def test_a_bare_trace_finds_what_the_first_trace_finds_at_the_same_source():
     assert any(f.origin == "size" for f in first)
     assert keys(bare) == keys(first)
     assert not any("trtgraph" in f.source for f in first)
+
+
+class InheritsExport(WithExport):
+    """The exported method comes from a base class."""
+
+
+def test_the_exports_check_agrees_with_torch():
+    """``frontend._has_exports`` (looked up per class) answers as torch's ``module_has_exports``: for
+    every module of two models, a class with an exported method, a subclass of it, and a function
+    marked for export stored on an instance."""
+    stored = torch.nn.Linear(2, 2)
+    stored.extra = torch.jit.export(lambda x: x)
+    plain = torch.nn.Linear(2, 2)
+    plain.helper = lambda x: x
+    modules = [*torchvision.models.resnet18().modules(), *_tiny_bert()[0].modules(), WithExport(), InheritsExport(),
+               stored, plain, WithScripted().outer]
+    answers = [(type(m).__name__, frontend._has_exports(m), torch._jit_internal.module_has_exports(m)) for m in modules]
+    assert all(ours == theirs for _, ours, theirs in answers), [a for a in answers if a[1] != a[2]]
+    assert [ours for _, ours, _ in answers[-5:]] == [True, True, True, False, False]

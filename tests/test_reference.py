@@ -920,3 +920,24 @@ def test_duck_typed_fake_network():
     got = evaluate(net, {"x": value})["flat"]
     expected = F.max_pool2d(F.leaky_relu(F.conv2d(F.pad(value, (1, 0, 1, 0)), w, torch.ones(3), stride=2), 0.2), 2)
     torch.testing.assert_close(got, expected.reshape(-1))
+
+
+def test_outputs_never_share_memory_with_the_weights():
+    """Weights are read without copying (they can be the model's own parameters): a network output
+    that is a constant, or a view of one, comes back as a copy the caller may change freely."""
+    n = Net()
+    x = rand(2, 3)
+    weights = rand(2, 3).numpy()
+    kept = weights.copy()
+    const = n.net.add_constant((2, 3), n.t.Weights(weights)).get_output(0)
+    shuffle = n.net.add_shuffle(const)
+    shuffle.reshape_dims = (3, 2)
+    n.out(n.net.add_elementwise(n.input("x", x), const, n.t.ElementWiseOperation.SUM).get_output(0),
+          x + torch.from_numpy(kept))
+    n.out(const, torch.from_numpy(kept))
+    n.out(shuffle.get_output(0), torch.from_numpy(kept).reshape(3, 2))
+    for values in (evaluate(n.net, n.inputs), evaluate(n.net, n.inputs, all_tensors=True)):
+        for value in values.values():
+            value.mul_(0)
+        assert np.array_equal(weights, kept)
+    torch.testing.assert_close(evaluate(n.net, n.inputs)["out1"], torch.from_numpy(kept))

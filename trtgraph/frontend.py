@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -107,14 +108,32 @@ def trace_module(model, example_inputs: list[torch.Tensor], findings: Optional[l
     return traced, (None if graph_only else traced.inlined_graph)
 
 
+_CLASS_EXPORTS: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
+
+
+def _exported(value) -> bool:
+    fn = getattr(value, "__func__", value)
+    return getattr(fn, "_torchscript_modifier", None) is torch._jit_internal.FunctionModifiers.EXPORT
+
+
+def _has_exports(mod: torch.nn.Module) -> bool:
+    """``torch._jit_internal.module_has_exports`` without its ``getattr`` of every name in ``dir(mod)``
+    (a tenth of a second for a model of 300 modules): an ``@torch.jit.export`` method of the
+    module's class (looked up once per class) or a function stored on the instance."""
+    cls = type(mod)
+    found = _CLASS_EXPORTS.get(cls)
+    if found is None:
+        found = _CLASS_EXPORTS[cls] = any(_exported(v) for klass in cls.__mro__ for v in vars(klass).values())
+    return found or any(_exported(v) for v in vars(mod).values())
+
+
 def _bare_module(mod: torch.nn.Module, qualname: str) -> Optional[torch._C.ScriptModule]:
     """A script module holding ``mod``'s parameters, buffers and submodules (the same tensors) and
     nothing else: what the tracer needs to record attribute reads (each module has a compilation
     unit of its own, so type names need not be unique). None when ``mod`` has what only
     ``torch.jit.trace``'s own module builder handles (script submodules, exported methods,
     script-object attributes) or refuses (backward hooks, one tensor under two names)."""
-    if isinstance(mod, torch.jit.ScriptModule) or torch._jit_internal.module_has_exports(mod) or \
-            mod._backward_hooks:
+    if isinstance(mod, torch.jit.ScriptModule) or _has_exports(mod) or mod._backward_hooks:
         return None
     if any(torch._C._jit_is_script_object(v) for v in vars(mod).values()):
         return None

@@ -129,10 +129,14 @@ def to_torch(weights) -> torch.Tensor | None:
         if array is weights or not isinstance(array, np.ndarray) or array.dtype == object:
             return _raw_weights(weights)
         weights = array
-    array = np.asarray(weights)
+    array = np.ascontiguousarray(weights)
+    if not array.flags.writeable:
+        array = array.copy()  # torch.from_numpy takes writable arrays only
+    # not copied: the tensor shares the weights' memory (often the model's parameters); layers never
+    # write their inputs, and ``evaluate`` returns copies of the values that share a constant's memory
     if array.dtype.kind == "V" or str(array.dtype) == "bfloat16":
-        return torch.from_numpy(array.view(np.uint16).copy()).view(torch.bfloat16)
-    return torch.from_numpy(np.ascontiguousarray(array).copy())
+        return torch.from_numpy(array.view(np.uint16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
 
 
 def weights_or_none(weights) -> torch.Tensor | None:

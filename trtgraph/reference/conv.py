@@ -53,8 +53,11 @@ def convolution(layer, inputs):
     kernel, bias, groups = _kernel_and_bias(layer, inputs, kernel_size, xb.shape[1], False)
     effective = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilation)]
     pads = window_padding(layer, tuple(xb.shape[2:]), effective, stride)
-    xb = F.pad(xb, torch_pad_list([(pre, post + extra) for pre, post, extra in pads]))
-    y = _CONV[n](xb, kernel, bias, stride=stride, dilation=dilation, groups=groups)
+    sides = [(pre, post + extra) for pre, post, extra in pads]
+    padding = [pre for pre, _ in sides]
+    if any(pre != post or pre < 0 for pre, post in sides):  # uneven or cropping: padded (or cut) first
+        xb, padding = F.pad(xb, torch_pad_list(sides)), 0
+    y = _CONV[n](xb, kernel, bias, stride=stride, padding=padding, dilation=dilation, groups=groups)
     return [y.reshape(lead + tuple(y.shape[1:])).to(out_dtype(layer))]
 
 

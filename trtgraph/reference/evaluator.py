@@ -119,12 +119,26 @@ def evaluate(network, inputs: dict, all_tensors: bool = False, check: bool = Tru
     layers = [downcast(network.get_layer(i)) for i in range(network.num_layers)]
     control.run_layers(layers, values, check, run_layer)
     if all_tensors:
-        return values
+        return _unshared(values, layers)
     result = {}
     for i in range(network.num_outputs):
         name = network.get_output(i).name
         if name not in values:
             raise EvaluationError(f"network output {name!r} was never computed")
         result[name] = values[name]
-    return result
+    return _unshared(result, layers, values)
+
+
+def _unshared(result: dict, layers: list, values: dict | None = None) -> dict:
+    """``result`` with copies of the tensors that share memory with a constant layer's weights
+    (``to_torch`` does not copy them; they can be the model's own parameters)."""
+    values = result if values is None else values
+    shared = set()
+    for layer, type_name in layers:
+        if type_name == "CONSTANT":
+            value = values.get(layer.get_output(0).name)
+            if isinstance(value, torch.Tensor) and value.numel():
+                shared.add(value.untyped_storage().data_ptr())
+    return {name: v.clone() if isinstance(v, torch.Tensor) and v.numel() and v.untyped_storage().data_ptr() in shared
+            else v for name, v in result.items()}
 
