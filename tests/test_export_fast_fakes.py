@@ -30,14 +30,15 @@ class Activations(torch.nn.Module):
     def forward(self, x, n):
         y = self.bn(x)
         outs = [F.hardtanh(y, -1.0, 2.0), F.hardswish(y), F.hardsigmoid(y), F.mish(y), F.elu(y), F.leaky_relu(y, 0.2),
-                F.gelu(y), F.gelu(y, approximate="tanh"), F.celu(y), F.selu(y), F.softplus(y, 2.0), F.relu6(y)]
+                F.gelu(y), F.gelu(y, approximate="tanh"), F.celu(y), F.selu(y), F.softplus(y, 2.0), F.relu6(y),
+                F.relu(y), torch.sigmoid(y), torch.tanh(y), F.silu(y), F.relu(y.mean((2, 3), keepdim=True))]
         z = y.to(memory_format=torch.channels_last) * 2
         strided = y[:, ::2, 1:, :] * 1
         for t in (z, strided):
             outs += [F.hardtanh(t.clone(), inplace=True), F.hardswish(t.clone(), inplace=True),
                      F.hardsigmoid(t.clone(), inplace=True), F.silu(t.clone(), inplace=True),
                      F.mish(t.clone(), inplace=True), F.elu(t.clone(), inplace=True),
-                     F.leaky_relu(t.clone(), inplace=True), t.clone().sigmoid_(), t.clone().tanh_(),
+                     F.leaky_relu(t.clone(), inplace=True), t.clone().sigmoid_(), t.clone().tanh_(), t.clone().relu_(),
                      F.hardswish(t.permute(0, 2, 3, 1))]
         outs.append(F.hardtanh(n, 0, 3))  # integer: the original decomposition
         return outs
@@ -109,6 +110,9 @@ def _layouts():
     yield from (base, base.to(memory_format=torch.channels_last), base[:, :, ::2], base.permute(0, 2, 3, 1))
     # size-1 dims: contiguous and channels-last at once, where ops differ in the strides they give
     yield from (torch.randn(3, 1, 5, 5).to(memory_format=torch.channels_last), torch.randn(3, 4, 1, 6))
+    # a squeeze-excitation block's (N, C, 1, 1), in both layouts; and a 4-d view with a size-1 dim
+    pooled = torch.randn(3, 4, 1, 1)
+    yield from (pooled, pooled.to(memory_format=torch.channels_last), torch.randn(3, 1, 1, 6))
 
 
 def _apply(op, x, mode, channels=None):
