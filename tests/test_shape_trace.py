@@ -149,16 +149,42 @@ class Convolutions(torch.nn.Module):
         return torch.cat([a, b, c, self.c3(x.unsqueeze(2)).flatten(1)], 1)
 
 
-@pytest.mark.parametrize("case", ["convolutions", "resnet18"])
+class Layouts(torch.nn.Module):
+    """Convolutions large enough for the shortcut, whose output layout follows from their tensors'
+    strides: depthwise (C, 1, k, k) and 1x1 (O, I, 1, 1) weights, which are channels-last contiguous
+    too, and a strided view; with ``channels_last``, also a channels-last input and weight (the
+    meta kernel then gives another layout than the CPU kernel, and the trace is redone). Each
+    output is viewed flat, which fails on another layout than the one torch gives."""
+
+    def __init__(self, channels_last: bool = False):
+        super().__init__()
+        self.channels_last = channels_last
+        self.depthwise = torch.nn.Conv2d(16, 16, 3, padding=1, groups=16)
+        self.pointwise = torch.nn.Conv2d(16, 24, 1)
+        self.last = torch.nn.Conv2d(16, 8, 3).to(memory_format=torch.channels_last)
+
+    def forward(self, x):  # (n, 16, 32, 32)
+        hidden = self.depthwise(x)
+        outs = [hidden, self.pointwise(hidden), self.depthwise(x[:, :, ::2])]
+        if self.channels_last:
+            outs += [self.pointwise(x.contiguous(memory_format=torch.channels_last)), self.last(x)]
+        return [t.view(t.shape[0], -1) if t.is_contiguous() else t.permute(0, 2, 3, 1).reshape(t.shape[0], -1)
+                for t in outs]
+
+
+@pytest.mark.parametrize("case", ["convolutions", "layouts", "channels-last", "resnet18"])
 def test_convolutions_through_the_shortcut_find_what_a_real_trace_finds(case):
     if case == "resnet18":
         import torchvision
 
         model, first, second = torchvision.models.resnet18().eval(), torch.randn(1, 3, 64, 64), torch.randn(9, 3, 72, 64)
+    elif case in ("layouts", "channels-last"):
+        model = Layouts(channels_last=case == "channels-last").eval()
+        first, second = torch.randn(2, 16, 32, 32), torch.randn(5, 16, 32, 32)
     else:
         model, first, second = Convolutions().eval(), torch.randn(2, 3, 8, 8), torch.randn(9, 3, 8, 8)
     real, short, stats = _both(model, [first], [second])
-    assert stats["shortcut"] == "taken"
+    assert stats["shortcut"] == "taken" if case != "channels-last" else stats["shortcut"].startswith("redone")
     assert short.dynamic == real.dynamic and short.second_shapes == real.second_shapes and short.baked == real.baked
 
 

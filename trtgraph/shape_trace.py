@@ -143,6 +143,10 @@ class _ShapesOnly(TorchDispatchMode):
             x = args[0]
             return (torch.empty_strided(_ints(x.shape), _ints(x.stride()), dtype=x.dtype),
                     torch.empty(0, dtype=x.dtype), torch.empty(0, dtype=x.dtype))
+        if func is _aten._convolution.default:
+            shape = _convolution_shape(*args[:9])
+            if shape is not None:  # a plain convolution of contiguous tensors: its output is contiguous
+                return torch.empty(shape, dtype=args[0].dtype)
         # The tracer's state is thread-local: in this thread, sizes read by the meta kernel would be
         # traced values. The worker thread has no trace and no dispatch mode.
         out = self.worker.submit(_meta_result, func, args, kwargs).result()
@@ -154,6 +158,34 @@ class _ShapesOnly(TorchDispatchMode):
 
 # Only the first output appears in a trace (as aten::batch_norm's); the saved statistics do not.
 _BATCH_NORMS = frozenset({_aten.native_batch_norm.default, _aten._native_batch_norm_legit_no_training.default})
+
+
+def _contiguous_strides(t) -> bool:
+    """Exactly the strides of the contiguous layout (size-1 dims included: a (C, 1, k, k) or
+    (O, I, 1, 1) weight is also channels-last contiguous, but torch then lays out by the strides)."""
+    expected, step = [], 1
+    for size in reversed(_ints(t.shape)):
+        expected.append(step)
+        step *= max(size, 1)
+    return _ints(t.stride()) == expected[::-1]
+
+
+def _convolution_shape(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    """The output shape of a batched, non-transposed ``aten::_convolution`` of float tensors with
+    exactly contiguous strides, whose output is then contiguous; None for anything else (the meta
+    kernel decides)."""
+    n = weight.dim() - 2
+    if transposed or n not in (1, 2, 3) or x.dim() != n + 2 or x.dtype != weight.dtype or \
+            not x.is_floating_point() or not (_contiguous_strides(x) and _contiguous_strides(weight)) or \
+            len(stride) != n or len(padding) != n or len(dilation) != n or \
+            int(x.shape[1]) != int(weight.shape[1]) * int(groups):
+        return None
+    kernel = _ints(weight.shape[2:])
+    spatial = [(size + 2 * p - d * (k - 1) - 1) // s + 1
+               for size, p, d, k, s in zip(_ints(x.shape[2:]), _ints(padding), _ints(dilation), kernel, _ints(stride))]
+    if min(spatial) < 1 or min(_ints(stride)) < 1:
+        return None
+    return [int(x.shape[0]), int(weight.shape[0]), *spatial]
 
 
 def _ints(sizes) -> list:
