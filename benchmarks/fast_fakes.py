@@ -6,7 +6,9 @@ node's fake sizes, strides and dtype, and the range constraints).
     OMP_NUM_THREADS=1 python -m benchmarks.fast_fakes [--models mobilenet_v2 resnet50 ...]
 
 Example batch 2 at 224x224, dynamic batch 1..6 (the torchvision rows of docs/dynamic.md). After a
-static and a dynamic warm-up export, each kind runs twice, alternating; the faster run is printed.
+static and a dynamic warm-up export, each kind runs twice, alternating, each run with torch's
+fake-tensor cache emptied first (so a static export does not reuse the previous one's entries);
+the faster run is printed.
 Random weights; old objects frozen for the garbage collector, as in ``convert``.
 """
 from __future__ import annotations
@@ -45,6 +47,9 @@ def measure(name: str) -> dict:
     spec = ({0: torch.export.Dim("batch", min=1, max=6)},)
 
     def timed(fast: bool, dynamic: bool):
+        from torch._subclasses.fake_tensor import FakeTensorMode
+
+        FakeTensorMode.cache_clear()  # each export as the first of its shapes
         with warnings.catch_warnings(), old_objects_frozen(), fast_fakes() if fast else contextlib.nullcontext():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
