@@ -180,10 +180,12 @@ def _convolution_shape(x, weight, bias, stride, padding, dilation, transposed, o
             len(stride) != n or len(padding) != n or len(dilation) != n or \
             int(x.shape[1]) != int(weight.shape[1]) * int(groups):
         return None
+    if min(_ints(stride)) < 1 or min(_ints(dilation)) < 1 or min(_ints(padding)) < 0:
+        return None
     kernel = _ints(weight.shape[2:])
     spatial = [(size + 2 * p - d * (k - 1) - 1) // s + 1
                for size, p, d, k, s in zip(_ints(x.shape[2:]), _ints(padding), _ints(dilation), kernel, _ints(stride))]
-    if min(spatial) < 1 or min(_ints(stride)) < 1:
+    if min(spatial) < 1:
         return None
     return [int(x.shape[0]), int(weight.shape[0]), *spatial]
 

@@ -131,7 +131,7 @@ def to_torch(weights) -> torch.Tensor | None:
         weights = array
     array = np.ascontiguousarray(weights)
     if not array.flags.writeable:
-        array = array.copy()  # torch.from_numpy takes writable arrays only
+        array = array.copy()  # torch.from_numpy warns on a read-only array
     # not copied: the tensor shares the weights' memory (often the model's parameters); layers never
     # write their inputs, and ``evaluate`` returns copies of the values that share a constant's memory
     if array.dtype.kind == "V" or str(array.dtype) == "bfloat16":
