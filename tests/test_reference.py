@@ -922,11 +922,13 @@ def test_duck_typed_fake_network():
     torch.testing.assert_close(got, expected.reshape(-1))
 
 
-def test_outputs_never_share_memory_with_the_weights():
-    """Weights are read without copying (they can be the model's own parameters): a network output
-    that is a constant, or a view of one, comes back as a copy the caller may change freely."""
+def test_outputs_never_share_memory_with_the_weights_or_the_inputs():
+    """Weights are read without copying (they can be the model's own parameters), and so is an
+    input of the network's dtype: a network output that is a constant, a view of one, or an input
+    comes back as a copy the caller may change freely."""
     n = Net()
     x = rand(2, 3)
+    x_kept = x.clone()
     weights = rand(2, 3).numpy()
     kept = weights.copy()
     const = n.net.add_constant((2, 3), n.t.Weights(weights)).get_output(0)
@@ -936,8 +938,9 @@ def test_outputs_never_share_memory_with_the_weights():
           x + torch.from_numpy(kept))
     n.out(const, torch.from_numpy(kept))
     n.out(shuffle.get_output(0), torch.from_numpy(kept).reshape(3, 2))
+    n.out(n.net.add_identity(n.net.get_input(0)).get_output(0), x_kept)
     for values in (evaluate(n.net, n.inputs), evaluate(n.net, n.inputs, all_tensors=True)):
         for value in values.values():
             value.mul_(0)
-        assert np.array_equal(weights, kept)
+        assert np.array_equal(weights, kept) and torch.equal(x, x_kept)
     torch.testing.assert_close(evaluate(n.net, n.inputs)["out1"], torch.from_numpy(kept))

@@ -119,21 +119,23 @@ def evaluate(network, inputs: dict, all_tensors: bool = False, check: bool = Tru
     layers = [downcast(network.get_layer(i)) for i in range(network.num_layers)]
     control.run_layers(layers, values, check, run_layer)
     if all_tensors:
-        return _unshared(values, layers)
+        return _unshared(values, layers, inputs=inputs)
     result = {}
     for i in range(network.num_outputs):
         name = network.get_output(i).name
         if name not in values:
             raise EvaluationError(f"network output {name!r} was never computed")
         result[name] = values[name]
-    return _unshared(result, layers, values)
+    return _unshared(result, layers, values, inputs)
 
 
-def _unshared(result: dict, layers: list, values: dict | None = None) -> dict:
+def _unshared(result: dict, layers: list, values: dict | None = None, inputs: dict | None = None) -> dict:
     """``result`` with copies of the tensors that share memory with a constant layer's weights
-    (``to_torch`` does not copy them; they can be the model's own parameters)."""
+    (``to_torch`` does not copy them; they can be the model's own parameters) or with the
+    caller's inputs (an input already of the network's dtype is not copied either)."""
     values = result if values is None else values
-    shared = set()
+    shared = {v.untyped_storage().data_ptr() for v in (inputs or {}).values()
+              if isinstance(v, torch.Tensor) and v.numel()}
     for layer, type_name in layers:
         if type_name == "CONSTANT":
             value = values.get(layer.get_output(0).name)
