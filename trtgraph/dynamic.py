@@ -172,7 +172,8 @@ def compare_traces(g1, g2, size_one: bool = False) -> ShapeFacts:
         pair(v1, v2)
     n1, n2 = list(g1.nodes()), list(g2.nodes())
     for a, b in zip(n1, n2):
-        if a.kind() != b.kind() or len(list(a.outputs())) != len(list(b.outputs())):
+        size = a.outputsSize()  # (iterating a node's outputs costs as much as the rest of the loop)
+        if a.kind() != b.kind() or size != b.outputsSize():
             raise DynamicShapeError(
                 f"{frontend.describe(a)}: the traced graph changes with the input shape (tracing at another "
                 f"shape gives {frontend.describe(b)} here): Python control flow depends on a dynamic "
@@ -182,8 +183,8 @@ def compare_traces(g1, g2, size_one: bool = False) -> ShapeFacts:
             if not _values_equal(va, vb):
                 facts.baked[a.output()] = (va, vb)
             continue
-        for v1, v2 in zip(a.outputs(), b.outputs()):
-            pair(v1, v2, a)
+        for i in range(size):
+            pair(a.outputsAt(i), b.outputsAt(i), a)
     if len(n1) != len(n2):
         extra = (n1 if len(n1) > len(n2) else n2)[min(len(n1), len(n2))]
         raise DynamicShapeError(f"{frontend.describe(extra)}: the traced graph has {len(n1)} nodes at one "
