@@ -3,6 +3,7 @@ program (every node's fake sizes, strides and dtype, the same range constraints)
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import threading
 from pathlib import Path
@@ -31,7 +32,8 @@ class Activations(torch.nn.Module):
         y = self.bn(x)
         outs = [F.hardtanh(y, -1.0, 2.0), F.hardswish(y), F.hardsigmoid(y), F.mish(y), F.elu(y), F.leaky_relu(y, 0.2),
                 F.gelu(y), F.gelu(y, approximate="tanh"), F.celu(y), F.selu(y), F.softplus(y, 2.0), F.relu6(y),
-                F.relu(y), torch.sigmoid(y), torch.tanh(y), F.silu(y), F.relu(y.mean((2, 3), keepdim=True))]
+                F.relu(y), torch.sigmoid(y), torch.tanh(y), F.silu(y), F.relu(y.mean((2, 3), keepdim=True)),
+                F.layer_norm(y, y.shape[-1:]), F.layer_norm(y.permute(0, 2, 3, 1), (4,)), F.layer_norm(y, (6, 6))]
         z = y.to(memory_format=torch.channels_last) * 2
         strided = y[:, ::2, 1:, :] * 1
         for t in (z, strided):
@@ -119,6 +121,9 @@ def _apply(op, x, mode, channels=None):
     from torch._decomp import decomposition_table
 
     with mode:
+        if "layer_norm" in str(op):  # over the last dim (static), or the last two
+            norm = list(x.shape[-2:]) if channels == 2 else [x.shape[-1]]
+            return decomposition_table[op](x, norm, torch.randn(norm), torch.randn(norm), 1e-5)
         if "batch_norm" in str(op):
             c = channels or x.shape[1]
             return decomposition_table[op](x, torch.randn(c), torch.randn(c), torch.randn(c), torch.rand(c) + 0.5,
@@ -129,17 +134,34 @@ def _apply(op, x, mode, channels=None):
 @pytest.mark.parametrize("op", _rule_ops(), ids=str)
 def test_each_rule_gives_what_its_decomposition_gives(op):
     in_place = op._schema.name.endswith("_")
+    variants = (None, 2) if "layer_norm" in str(op) else (None,)  # layer norm: over one dim and over two
     for layout in _layouts():
-        results = []
-        for fast in (False, True):
-            mode, fake, env = _symbolic_fakes()
-            with fast_fakes() if fast else contextlib.nullcontext():
-                x = fake(layout.clone() if in_place else layout)
-                out = _apply(op, x, mode)
-            if in_place:
-                assert out is x
-            results.append((_described(out), [str(g.expr) for g in env.guards]))
-        assert results[1] == results[0], (op, layout.shape, layout.stride())
+        for variant in variants:
+            results = []
+            for fast in (False, True):
+                mode, fake, env = _symbolic_fakes()
+                with fast_fakes() if fast else contextlib.nullcontext():
+                    x = fake(layout.clone() if in_place else layout)
+                    out = _apply(op, x, mode, variant)
+                if in_place:
+                    assert out is x
+                results.append((_described(out), [str(g.expr) for g in env.guards]))
+            assert results[1] == results[0], (op, layout.shape, layout.stride(), variant)
+
+
+def test_layer_norm_over_a_symbolic_size_is_left_to_its_decomposition():
+    """A normalized dim that is dynamic: the rule does not apply, so the program is the decomposition's."""
+    op = torch.ops.aten.native_layer_norm.default
+    results = []
+    for fast in (False, True):
+        mode, fake, env = _symbolic_fakes(dynamic=(0, 2))
+        with fast_fakes() if fast else contextlib.nullcontext():
+            x = fake(torch.randn(3, 4, 6))
+            with mode:
+                out = op(x, [x.shape[-1]], None, None, 1e-5)
+        results.append((_described(out), [str(g.expr) for g in env.guards]))
+    assert re.search(r"s[0-9]+\]\)$", results[0][0][0][0]), results[0]  # the normalized dim is symbolic
+    assert results[1] == results[0]
 
 
 def test_batch_norm_over_a_symbolic_channel_count_keeps_its_guard():
