@@ -101,6 +101,18 @@ def _described(out):
     return [(str(t.shape), str(t.stride()), t.dtype) for t in outs]
 
 
+def _without_and_with_rules(run, dynamic=(0,)) -> list:
+    """``run(fake, mode)`` without the rules, then with them, each on fresh symbolic fakes (the
+    ``dynamic`` dims symbolic): ``[(outputs described, guards added)]`` for both."""
+    results = []
+    for fast in (False, True):
+        mode, fake, env = _symbolic_fakes(dynamic)
+        with fast_fakes() if fast else contextlib.nullcontext():
+            out = run(fake, mode)
+        results.append((_described(out), [str(g.expr) for g in env.guards]))
+    return results
+
+
 def _rule_ops():
     with fast_fakes():
         from trtgraph.export.fast_fakes import _saved
@@ -137,41 +149,34 @@ def test_each_rule_gives_what_its_decomposition_gives(op):
     variants = (None, 2) if "layer_norm" in str(op) else (None,)  # layer norm: over one dim and over two
     for layout in _layouts():
         for variant in variants:
-            results = []
-            for fast in (False, True):
-                mode, fake, env = _symbolic_fakes()
-                with fast_fakes() if fast else contextlib.nullcontext():
-                    x = fake(layout.clone() if in_place else layout)
-                    out = _apply(op, x, mode, variant)
+            def run(fake, mode):
+                x = fake(layout.clone() if in_place else layout)
+                out = _apply(op, x, mode, variant)
                 if in_place:
                     assert out is x
-                results.append((_described(out), [str(g.expr) for g in env.guards]))
+                return out
+            results = _without_and_with_rules(run)
             assert results[1] == results[0], (op, layout.shape, layout.stride(), variant)
 
 
 def test_layer_norm_over_a_symbolic_size_is_left_to_its_decomposition():
     """A normalized dim that is dynamic: the rule does not apply, so the program is the decomposition's."""
     op = torch.ops.aten.native_layer_norm.default
-    results = []
-    for fast in (False, True):
-        mode, fake, env = _symbolic_fakes(dynamic=(0, 2))
-        with fast_fakes() if fast else contextlib.nullcontext():
-            x = fake(torch.randn(3, 4, 6))
-            with mode:
-                out = op(x, [x.shape[-1]], None, None, 1e-5)
-        results.append((_described(out), [str(g.expr) for g in env.guards]))
+
+    def run(fake, mode):
+        x = fake(torch.randn(3, 4, 6))
+        with mode:
+            return op(x, [x.shape[-1]], None, None, 1e-5)
+    results = _without_and_with_rules(run, dynamic=(0, 2))
     assert re.search(r"s[0-9]+\]\)$", results[0][0][0][0]), results[0]  # the normalized dim is symbolic
     assert results[1] == results[0]
 
 
 def test_batch_norm_over_a_symbolic_channel_count_keeps_its_guard():
     op = torch.ops.aten._native_batch_norm_legit_no_training.default
-    guards = []
-    for fast in (False, True):
-        mode, fake, env = _symbolic_fakes(dynamic=(0, 1))
-        with fast_fakes() if fast else contextlib.nullcontext():
-            _apply(op, fake(torch.randn(3, 4, 6, 6)), mode, channels=4)
-        guards.append([str(g.expr) for g in env.guards])
+    results = _without_and_with_rules(lambda fake, mode: _apply(op, fake(torch.randn(3, 4, 6, 6)), mode, channels=4),
+                                      dynamic=(0, 1))
+    guards = [found for _, found in results]
     assert guards[0], "the decomposition guards the channel count"
     assert guards[1] == guards[0]
 

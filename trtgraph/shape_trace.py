@@ -163,11 +163,9 @@ _BATCH_NORMS = frozenset({_aten.native_batch_norm.default, _aten._native_batch_n
 def _contiguous_strides(t) -> bool:
     """Exactly the strides of the contiguous layout (size-1 dims included: a (C, 1, k, k) or
     (O, I, 1, 1) weight is also channels-last contiguous, but torch then lays out by the strides)."""
-    expected, step = [], 1
-    for size in reversed(_ints(t.shape)):
-        expected.append(step)
-        step *= max(size, 1)
-    return _ints(t.stride()) == expected[::-1]
+    from torch._prims_common import make_contiguous_strides_for
+
+    return _ints(t.stride()) == list(make_contiguous_strides_for(_ints(t.shape)))
 
 
 def _convolution_shape(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
