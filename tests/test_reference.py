@@ -482,6 +482,10 @@ def _matmul_case(op0, op1, sa, sb, fn):
 
 CASES.update({
     "matmul_broadcast": _matmul_case("NONE", "NONE", (2, 1, 3, 4), (1, 5, 4, 6), torch.matmul),
+    # a weight shared by every batch entry: the evaluator multiplies the rows as one matrix
+    "matmul_shared_weight": _matmul_case("NONE", "NONE", (5, 2, 3, 4), (1, 1, 4, 6), torch.matmul),
+    "matmul_shared_weight_transposed": _matmul_case("NONE", "TRANSPOSE", (7, 1, 4), (1, 6, 4),
+                                                    lambda a, b: a @ b.transpose(-1, -2)),
     "matmul_transpose": _matmul_case("TRANSPOSE", "TRANSPOSE", (2, 4, 3), (2, 5, 4),
                                      lambda a, b: a.transpose(-1, -2) @ b.transpose(-1, -2)),
     "matmul_vector_left": _matmul_case("VECTOR", "NONE", (2, 4), (2, 4, 3),

@@ -16,6 +16,18 @@ def _operand(x, op, is_left):
     return x.transpose(-1, -2) if op == "TRANSPOSE" else x
 
 
+def _matmul(a, b):
+    """``torch.matmul``, except that a right operand whose batch dims are all 1 (a weight shared by
+    every batch entry, as a linear layer's) multiplies the left operand's rows as one matrix: torch
+    would expand the weight and run one small product per batch entry, each reading all of it."""
+    if b.dim() > 2 and a.dim() == b.dim() and all(d == 1 for d in b.shape[:-2]) and a.shape[:-2].numel() > 1:
+        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+        if k != b.shape[-2]:
+            raise EvaluationError(f"matrix multiply of {tuple(a.shape)} and {tuple(b.shape)}: inner dims differ")
+        return (a.reshape(-1, k) @ b.reshape(k, n)).reshape(*a.shape[:-2], m, n)
+    return torch.matmul(a, b)
+
+
 @layer_impl("MATRIX_MULTIPLY")
 def matrix_multiply(layer, inputs):
     a, b = inputs
@@ -25,7 +37,7 @@ def matrix_multiply(layer, inputs):
     if batch_a != batch_b:
         raise EvaluationError(
             f"matrix multiply needs equal batch ranks, got {tuple(a.shape)} ({op0}) and {tuple(b.shape)} ({op1})")
-    y = torch.matmul(_operand(as_compute(a), op0, True), _operand(as_compute(b), op1, False))
+    y = _matmul(_operand(as_compute(a), op0, True), _operand(as_compute(b), op1, False))
     if op1 == "VECTOR":
         y = y.squeeze(-1)
     if op0 == "VECTOR":
