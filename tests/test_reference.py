@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 import torch
 import torch.nn.functional as F
 
@@ -948,3 +949,23 @@ def test_outputs_never_share_memory_with_the_weights_or_the_inputs():
             value.mul_(0)
         assert np.array_equal(weights, kept) and torch.equal(x, x_kept)
     torch.testing.assert_close(evaluate(n.net, n.inputs)["out1"], torch.from_numpy(kept))
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.lists(st.integers(1, 4), min_size=1, max_size=3), m=st.integers(1, 5), k=st.integers(1, 6),
+       n=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_shared_weight_product_equals_torch_matmul(batch, m, k, n, seed):
+    """The evaluator multiplies a left operand by a right operand whose batch dims are all 1 as one
+    matrix (``reference.matmul._matmul``): the same values as torch's broadcasting matmul, for any
+    batch shape."""
+    from trtgraph.reference.matmul import _matmul
+
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(*batch, m, k, generator=g, dtype=torch.float64)
+    b = torch.randn(*([1] * len(batch)), k, n, generator=g, dtype=torch.float64)
+    got = _matmul(a, b)
+    assert got.shape == (*batch, m, n)
+    torch.testing.assert_close(got, torch.matmul(a, b), rtol=1e-12, atol=1e-12)
+    # a transposed (non-contiguous) left operand too
+    at = torch.randn(*batch, k, m, generator=g, dtype=torch.float64).transpose(-1, -2)
+    torch.testing.assert_close(_matmul(at, b), torch.matmul(at, b), rtol=1e-12, atol=1e-12)
