@@ -952,12 +952,12 @@ def test_outputs_never_share_memory_with_the_weights_or_the_inputs():
 
 
 @settings(max_examples=60, deadline=None)
-@given(batch=st.lists(st.integers(1, 4), min_size=1, max_size=3), m=st.integers(1, 5), k=st.integers(1, 6),
-       n=st.integers(1, 5), seed=st.integers(0, 2**16))
+@given(batch=st.lists(st.integers(0, 4), min_size=1, max_size=3), m=st.integers(0, 5), k=st.integers(0, 6),
+       n=st.integers(0, 5), seed=st.integers(0, 2**16))
 def test_shared_weight_product_equals_torch_matmul(batch, m, k, n, seed):
     """The evaluator multiplies a left operand by a right operand whose batch dims are all 1 as one
     matrix (``reference.matmul._matmul``): the same values as torch's broadcasting matmul, for any
-    batch shape."""
+    batch shape, empty dims included."""
     from trtgraph.reference.matmul import _matmul
 
     g = torch.Generator().manual_seed(seed)

@@ -20,8 +20,8 @@ def _matmul(a, b):
     """``torch.matmul``, except that a right operand whose batch dims are all 1 (a weight shared by
     every batch entry, as a linear layer's) multiplies the left operand's rows as one matrix: torch
     would expand the weight and run one small product per batch entry, each reading all of it (and
-    a batched product even for one entry)."""
-    if b.dim() > 2 and a.dim() == b.dim() and all(d == 1 for d in b.shape[:-2]):
+    a batched product even for one entry). An empty inner dim stays with torch (zeros)."""
+    if b.dim() > 2 and a.dim() == b.dim() and a.shape[-1] > 0 and all(d == 1 for d in b.shape[:-2]):
         m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
         if k != b.shape[-2]:
             raise EvaluationError(f"matrix multiply of {tuple(a.shape)} and {tuple(b.shape)}: inner dims differ")
